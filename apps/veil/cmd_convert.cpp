@@ -19,4 +19,8 @@ Action add_convert(CLI::App& app, const CommonOptions&) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{60, add_convert};
+}  // namespace
+
 }  // namespace veil::cli

@@ -104,4 +104,8 @@ Action add_eval(CLI::App& app, const CommonOptions& common) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{50, add_eval};
+}  // namespace
+
 }  // namespace veil::cli

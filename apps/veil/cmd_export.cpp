@@ -31,4 +31,8 @@ Action add_export(CLI::App& app, const CommonOptions&) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{70, add_export};
+}  // namespace
+
 }  // namespace veil::cli

@@ -1,5 +1,6 @@
 // veil finetune: LoRA fine-tuning; writes the PEFT adapter into --out.
 #include <cstdio>
+#include <stdexcept>
 
 #include "command.h"
 #include "veil/runtime/threads.h"
@@ -17,7 +18,18 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--data", c->data, ".jsonl ({\"text\"} or {\"prompt\",\"completion\"}) or plain text")->required();
   cmd->add_option("--val-data", c->val_data, "validation set (default: hold out --val-fraction of the rows)");
   cmd->add_option("--out", c->out, "output directory")->required();
-  cmd->add_option("--design", c->design, "privacy design (plain)");
+  auto opts = std::make_shared<std::vector<std::string>>();
+  auto workers = std::make_shared<std::string>();
+  std::string designs;
+  for (const auto& d : train::available_designs()) designs += (designs.empty() ? "" : ", ") + d;
+  cmd->add_option("--design", c->design, "privacy design: " + designs);
+  cmd->add_option("--opt", *opts, "design option key=value (repeatable; see docs/designs/)");
+  cmd->add_option("--workers", *workers, "worker addresses host:port,host:port (layers split in contiguous ranges)");
+  cmd->add_option("--enclave", c->parties.enclave, "enclave address host:port");
+  cmd->add_option("--tls-cert", c->parties.tls_cert, "this party's TLS certificate (PEM)")->envname("VEIL_TLS_CERT");
+  cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
+  cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
+  cmd->add_flag("--insecure", c->parties.insecure, "no TLS (loopback addresses only)");
   cmd->add_option("--lora-r", c->lora.r, "LoRA rank")->check(CLI::Range(1, 4096));
   cmd->add_option("--lora-alpha", c->lora.alpha, "LoRA alpha (scaling = alpha / r)");
   cmd->add_option("--lora-dropout", c->lora.dropout, "dropout on the LoRA input")->check(CLI::Range(0.0, 0.99));
@@ -38,7 +50,20 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--layout", *layout, "pack | pad (default: pack for text, pad for prompt/completion)");
   cmd->add_option("--seed", c->seed, "seed for adapter initialisation and data order");
   cmd->add_flag("--resume", c->resume, "continue from --out/checkpoints/latest");
-  return [c, targets, layout, &common] {
+  return [c, targets, layout, opts, workers, &common] {
+    for (const auto& kv : *opts) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument("--opt '" + kv + "': expected key=value");
+      c->design_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (std::size_t pos = 0; !workers->empty() && pos <= workers->size();) {
+      auto comma = workers->find(',', pos);
+      auto item = workers->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!item.empty()) c->parties.workers.push_back(item);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
     c->lora.target_modules.clear();
     std::string t = *targets;
     for (std::size_t pos = 0; pos <= t.size();) {
@@ -62,5 +87,9 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
     return 0;
   };
 }
+
+namespace {
+const CommandRegistrar kRegistrar{40, add_finetune};
+}  // namespace
 
 }  // namespace veil::cli

@@ -57,4 +57,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{30, add_generate};
+}  // namespace
+
 }  // namespace veil::cli

@@ -52,4 +52,8 @@ Action add_info(CLI::App& app, const CommonOptions&) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{10, add_info};
+}  // namespace
+
 }  // namespace veil::cli

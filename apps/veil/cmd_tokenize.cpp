@@ -44,4 +44,8 @@ Action add_tokenize(CLI::App& app, const CommonOptions&) {
   };
 }
 
+namespace {
+const CommandRegistrar kRegistrar{20, add_tokenize};
+}  // namespace
+
 }  // namespace veil::cli

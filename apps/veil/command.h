@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -19,12 +20,18 @@ struct CommonOptions {
 void add_common_options(CLI::App& app, CommonOptions& opts);
 void apply_common_options(const CommonOptions& opts);
 
-Action add_info(CLI::App& app, const CommonOptions& common);
-Action add_tokenize(CLI::App& app, const CommonOptions& common);
-Action add_generate(CLI::App& app, const CommonOptions& common);
-Action add_finetune(CLI::App& app, const CommonOptions& common);
-Action add_eval(CLI::App& app, const CommonOptions& common);
-Action add_convert(CLI::App& app, const CommonOptions& common);
-Action add_export(CLI::App& app, const CommonOptions& common);
+// Each command file registers its adder at static-initialisation time (the files are linked into
+// the executable directly, so nothing is dropped), with an order for `veil --help`:
+//
+//   static const CommandRegistrar kRegistrar{40, add_finetune};
+using Adder = Action (*)(CLI::App& app, const CommonOptions& common);
+struct CommandRegistrar {
+  CommandRegistrar(int order, Adder adder);
+};
+struct RegisteredCommand {
+  int order;
+  Adder adder;
+};
+[[nodiscard]] const std::vector<RegisteredCommand>& registered_commands();  // sorted by order
 
 }  // namespace veil::cli

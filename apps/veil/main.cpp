@@ -6,9 +6,11 @@
 #include <c10/util/Exception.h>
 
 #include "command.h"
+#include "veil/designs/registry.h"
 
 int main(int argc, char** argv) {
   using namespace veil::cli;
+  veil::designs::register_builtin_designs();  // before commands list the designs in --help
   CLI::App app{"veil: LoRA fine-tuning and inference of language models on data that must stay private"};
   app.require_subcommand(1);
   app.fallthrough();  // shared options may follow the command name
@@ -16,18 +18,12 @@ int main(int argc, char** argv) {
   CommonOptions common;
   add_common_options(app, common);
   std::map<CLI::App*, Action> actions;
-  auto add = [&](Action (*adder)(CLI::App&, const CommonOptions&)) {
+  auto add = [&](Adder adder) {
     Action a = adder(app, common);
     auto after = app.get_subcommands({});
     actions[after.back()] = std::move(a);
   };
-  add(add_info);
-  add(add_tokenize);
-  add(add_generate);
-  add(add_finetune);
-  add(add_eval);
-  add(add_convert);
-  add(add_export);
+  for (const auto& c : registered_commands()) add(c.adder);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "veil/runtime/threads.h"
 #include "command.h"
 
@@ -14,5 +16,20 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
 }
 
 void apply_common_options(const CommonOptions& o) { runtime::configure_threads({o.blas_threads, o.omp_threads}); }
+
+namespace {
+std::vector<RegisteredCommand>& command_table() {
+  static std::vector<RegisteredCommand> table;
+  return table;
+}
+}  // namespace
+
+CommandRegistrar::CommandRegistrar(int order, Adder adder) {
+  auto& t = command_table();
+  t.push_back({order, adder});
+  std::stable_sort(t.begin(), t.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
+}
+
+const std::vector<RegisteredCommand>& registered_commands() { return command_table(); }
 
 }  // namespace veil::cli

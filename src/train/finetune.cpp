@@ -9,7 +9,9 @@
 #include "veil/data/data_loader.h"
 #include "veil/data/example.h"
 #include "veil/lora/peft.h"
-#include "veil/model/loader.h"
+#include "veil/model/causal_lm.h"
+#include "veil/model/lora.h"
+#include "veil/train/design.h"
 #include "veil/tokenizer/tokenizer.h"
 #include "veil/util/check.h"
 #include "veil/util/file_io.h"
@@ -20,18 +22,22 @@ namespace veil::train {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const std::vector<std::string>& available_designs() {
-  static const std::vector<std::string> kDesigns{"plain"};
-  return kDesigns;
+std::vector<std::string> available_designs() {
+  std::vector<std::string> names;
+  for (const auto& d : registered_designs()) names.push_back(d.name);
+  return names;
 }
 
 void FinetuneConfig::validate() const {
   VEIL_CHECK_ARG(!model.empty(), "--model is required");
   VEIL_CHECK_ARG(!data.empty(), "--data is required");
   VEIL_CHECK_ARG(!out.empty(), "--out is required");
-  const auto& d = available_designs();
-  VEIL_CHECK_ARG(std::find(d.begin(), d.end(), design) != d.end(), "--design '", design,
-                 "' is not available in this build (available: plain)");
+  const auto d = available_designs();
+  if (std::find(d.begin(), d.end(), design) == d.end()) {
+    std::string names;
+    for (const auto& n : d) names += (names.empty() ? "" : ", ") + n;
+    VEIL_CHECK_ARG(false, "--design '", design, "' is not available (available: ", names, ")");
+  }
   VEIL_CHECK_ARG(batch_size >= 1, "--batch-size must be at least 1");
   VEIL_CHECK_ARG(grad_accum >= 1, "--grad-accum must be at least 1");
   VEIL_CHECK_ARG(seq_len >= 2 && seq_len <= 1 << 20, "--seq-len must be in 2..1048576");
@@ -92,9 +98,9 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   const auto t_start = std::chrono::steady_clock::now();
   fs::create_directories(cfg.out);
 
-  // Model, tokenizer, adapter.
-  auto loaded = model::load_model(cfg.model);
-  auto& m = *loaded.model;
+  // The design's session: model, adapter, parties.
+  auto session = open_design(cfg);
+  auto& m = session->model();
   fs::path tok_path = cfg.tokenizer;
   if (tok_path.empty()) {
     VEIL_CHECK_ARG(fs::is_directory(cfg.model), "--tokenizer is required when --model is a file");
@@ -103,8 +109,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   auto tok = tokenizer::load_tokenizer(tok_path);
   VEIL_CHECK_ARG(tok->vocab_size() <= m.config().vocab_size, "tokenizer has ", tok->vocab_size(),
                  " tokens but the model only ", m.config().vocab_size);
-  auto lora = std::make_shared<model::LoraAdapters>(m.config(), cfg.lora, cfg.seed);
-  m.set_lora(lora);
+  auto lora = session->adapters();
 
   // Data.
   data::DatasetOptions dopt;
@@ -134,7 +139,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   OptimConfig optim = cfg.optim;
   const auto steps_from_data = (loader.total_batches() + cfg.grad_accum - 1) / cfg.grad_accum;
   optim.total_steps = cfg.max_steps > 0 ? cfg.max_steps : steps_from_data;
-  Trainer trainer(m, lora->parameters(), optim);
+  Trainer trainer(m, session->trainable(), optim);
 
   // Resume.
   const auto ckpt_root = cfg.out / "checkpoints";
@@ -146,6 +151,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     VEIL_CHECK_ARG(!state.is_discarded(), dir.string(), "/trainer_state.json is not valid JSON");
     copy_adapter_into(*lora, *lora::load_peft_adapter(dir, m.config()));
     trainer.load_state(dir);
+    session->adapters_restored();
     loader.restore(state.at("loader").get<data::LoaderState>());
     res.first_loss = state.value("first_loss", 0.0);
     steps = state.value("steps", std::vector<double>{});
@@ -156,7 +162,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     std::fprintf(stderr, "veil: resumed from %s at step %lld\n", dir.string().c_str(),
                  static_cast<long long>(trainer.steps_done()));
   } else if (!val_batches.empty()) {
-    res.val_loss_before = evaluate_loss(m, val_batches).loss;
+    res.val_loss_before = session->evaluate(val_batches).loss;
   }
 
   // Metrics log: a resumed run keeps the lines of the steps it keeps.
@@ -166,6 +172,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     log({{"step", 0}, {"eval_loss", *res.val_loss_before}, {"eval_ppl", std::exp(*res.val_loss_before)}});
 
   auto save_checkpoint = [&] {
+    session->sync();
     char name_buf[32];
     std::snprintf(name_buf, sizeof name_buf, "step-%06lld", static_cast<long long>(trainer.steps_done()));
     const std::string name = name_buf;
@@ -195,7 +202,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
       micro.push_back({b->input_ids, b->labels});
     }
     if (micro.empty()) break;
-    auto s = trainer.step(micro);
+    auto s = session->step(trainer, micro);
     tokens += s.tokens;
     if (trainer.steps_done() == 1) res.first_loss = s.loss;
     steps.push_back(static_cast<double>(trainer.steps_done()));
@@ -208,7 +215,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     progress.advance(1, s.tokens, util::cat("loss ", std::to_string(s.loss).substr(0, 6)));
     const bool last = trainer.steps_done() >= optim.total_steps;
     if (!val_batches.empty() && cfg.eval_every > 0 && trainer.steps_done() % cfg.eval_every == 0 && !last) {
-      auto e = evaluate_loss(m, val_batches);
+      auto e = session->evaluate(val_batches);
       val_steps.push_back(static_cast<double>(trainer.steps_done()));
       val_losses.push_back(e.loss);
       log({{"step", trainer.steps_done()}, {"eval_loss", e.loss}, {"eval_ppl", e.perplexity}});
@@ -219,7 +226,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
 
   if (!val_batches.empty()) {
-    auto e = evaluate_loss(m, val_batches);
+    auto e = session->evaluate(val_batches);
     res.val_loss_after = e.loss;
     val_steps.push_back(static_cast<double>(trainer.steps_done()));
     val_losses.push_back(e.loss);
@@ -244,6 +251,8 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
                  {"base_parameters", m.config().num_parameters()}};
   if (res.val_loss_before) res.summary["val_loss_before"] = *res.val_loss_before;
   if (res.val_loss_after) res.summary["val_loss_after"] = *res.val_loss_after;
+  session->sync();
+  if (auto r = session->report(); !r.empty()) res.summary["design_report"] = r;
   util::write_file_atomic(cfg.out / "summary.json", res.summary.dump(2) + "\n");
   return res;
 }

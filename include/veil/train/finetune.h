@@ -12,8 +12,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +24,14 @@
 
 namespace veil::train {
 
+// Where the other parties of a design run and how to reach them.
+struct PartyOptions {
+  std::vector<std::string> workers;                  // host:port each, layers split in contiguous ranges
+  std::string enclave;                               // host:port
+  std::filesystem::path tls_cert, tls_key, tls_ca;   // this party's certificate and key; the CA of its peers
+  bool insecure = false;                             // no TLS (loopback only)
+};
+
 struct FinetuneConfig {
   std::filesystem::path model;            // HF directory or llama2.c .bin
   std::filesystem::path tokenizer;        // empty: the model directory's tokenizer
@@ -29,6 +39,8 @@ struct FinetuneConfig {
   std::filesystem::path val_data;         // empty: hold out val_fraction of the rows
   std::filesystem::path out;
   std::string design = "plain";
+  std::map<std::string, std::string> design_options;  // --opt key=value; each design checks its own keys
+  PartyOptions parties;
   model::LoraConfig lora;
   OptimConfig optim;                      // total_steps is derived from the data unless max_steps
   std::int64_t batch_size = 8;
@@ -59,7 +71,7 @@ struct FinetuneResult {
 // Throws std::invalid_argument for bad configuration or input files, std::runtime_error for I/O.
 FinetuneResult run_finetune(const FinetuneConfig& cfg);
 
-// Designs that `--design` accepts in this build.
-[[nodiscard]] const std::vector<std::string>& available_designs();
+// Names of the designs that `--design` accepts in this process (see veil/train/design.h).
+[[nodiscard]] std::vector<std::string> available_designs();
 
 }  // namespace veil::train

@@ -1,0 +1,42 @@
+// The privacy designs built into Veil, and the one place that lists them.
+//
+// Each design has two halves:
+//   - the data owner's (or enclave's) session, registered with train::register_design() so that
+//     `veil finetune --design NAME` and run_finetune() find it;
+//   - the handlers an untrusted party installs on its Service (`veil worker --design NAME`).
+// A design lives in src/designs/<name>/ and exposes one register_<name>() function, called here.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace veil::transport {
+class Service;
+}
+
+namespace veil::designs {
+
+// What a worker process was started with (`veil worker --model DIR --layers A:B --design NAME`).
+struct WorkerContext {
+  std::filesystem::path model;                  // base weights, where the design publishes them
+  int first_layer = 0;                          // layers [first_layer, last_layer) are this worker's
+  int last_layer = -1;                          // -1: to the last layer
+  std::map<std::string, std::string> options;   // --opt key=value
+};
+
+using WorkerInstaller = std::function<void(transport::Service& service, const WorkerContext& ctx)>;
+
+// Registers a worker half. `veil worker --design NAME` calls install_worker().
+void register_worker(std::string design, WorkerInstaller installer);
+// Installs `design`'s handlers on `service`. Throws std::invalid_argument for an unknown design
+// or bad options.
+void install_worker(const std::string& design, transport::Service& service, const WorkerContext& ctx);
+[[nodiscard]] std::vector<std::string> worker_designs();
+
+// Registers every built-in design (both halves). Idempotent; the CLI and tests call it first.
+void register_builtin_designs();
+
+}  // namespace veil::designs

@@ -1,0 +1,95 @@
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "veil/transport/in_process.h"
+#include "veil/transport/service.h"
+
+namespace veil::transport {
+namespace {
+
+std::shared_ptr<Service> doubling_service(int* calls) {
+  auto s = std::make_shared<Service>("worker-0");
+  s->on("test.double", [calls](const Message& m) {
+    ++*calls;
+    Message r;
+    r.tensors["y"] = m.tensor("x") * 2;
+    return r;
+  });
+  s->on("test.fail", [](const Message&) -> Message { throw std::runtime_error("disk on fire"); });
+  return s;
+}
+
+TEST(Service, DispatchesAndCountsBytesBothWays) {
+  int calls = 0;
+  auto svc = doubling_service(&calls);
+  auto ep = connect_in_process(svc);
+  Message m;
+  m.op = "test.double";
+  m.tensors["x"] = at::arange(6, at::kFloat).reshape({2, 3});
+  auto r = ep->call(m);
+  EXPECT_TRUE(at::equal(r.tensor("y"), m.tensors["x"] * 2));
+  EXPECT_EQ(r.op, "test.double");
+  EXPECT_EQ(ep->stats().calls, 1u);
+  EXPECT_EQ(ep->stats().bytes_sent, 24u);
+  EXPECT_EQ(ep->stats().bytes_received, 24u);
+  EXPECT_EQ(ep->peer(), "in-process:worker-0");
+}
+
+TEST(Service, PartiesShareNoMemory) {
+  int calls = 0;
+  auto svc = doubling_service(&calls);
+  auto tap = std::make_shared<AuditTap>();
+  svc->set_tap(tap);
+  auto ep = connect_in_process(svc);
+  Message m;
+  m.op = "test.double";
+  m.tensors["x"] = at::ones({4});
+  (void)ep->call(m);
+  m.tensors["x"].add_(1);  // the caller changes its tensor afterwards
+  ASSERT_EQ(tap->size(), 2u);
+  EXPECT_TRUE(at::equal(tap->entries()[0].message.tensor("x"), at::ones({4})));
+  EXPECT_EQ(tap->entries()[0].direction, Direction::kReceived);
+  EXPECT_EQ(tap->entries()[1].direction, Direction::kSent);
+}
+
+TEST(Service, RetriedRequestIdIsAppliedOnce) {
+  int calls = 0;
+  auto svc = doubling_service(&calls);
+  Message m;
+  m.op = "test.double";
+  m.request_id = "req-7";
+  m.tensors["x"] = at::ones({2});
+  auto a = svc->dispatch(m);
+  auto b = svc->dispatch(m);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(at::equal(a.tensor("y"), b.tensor("y")));
+}
+
+TEST(Service, ErrorsBecomeStatusesNamingTheOp) {
+  int calls = 0;
+  auto svc = doubling_service(&calls);
+  Message bad;
+  bad.op = "test.double";  // lacks tensor x
+  try {
+    (void)svc->dispatch(bad);
+    FAIL();
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("lacks tensor 'x'"), std::string::npos);
+  }
+  bad.op = "test.fail";
+  try {
+    (void)svc->dispatch(bad);
+    FAIL();
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInternal);
+    EXPECT_NE(std::string(e.what()).find("disk on fire"), std::string::npos);
+  }
+  bad.op = "nope";
+  EXPECT_THROW((void)svc->dispatch(bad), TransportError);
+  EXPECT_THROW(svc->on("test.fail", [](const Message& m) { return m; }), std::logic_error);
+}
+
+}  // namespace
+}  // namespace veil::transport
