@@ -4,6 +4,9 @@
 #include <stdexcept>
 
 #include "designs/builtin.h"
+#include "veil/transport/connect.h"
+#include "veil/transport/in_process.h"
+#include "veil/transport/service.h"
 
 namespace veil::designs {
 namespace {
@@ -38,6 +41,44 @@ void install_worker(const std::string& design, transport::Service& service, cons
     installer = it->second;
   }
   installer(service, ctx);
+  const int first = ctx.first_layer, last = ctx.last_layer;
+  service.on("worker.info", [design, first, last](const transport::Message&) {
+    transport::Message r;
+    r.ints = {first, last};
+    r.meta["design"] = design;
+    return r;
+  });
+}
+
+transport::WorkerPool open_workers(const std::string& design, const train::PartyOptions& parties,
+                                   const WorkerContext& ctx, int num_layers) {
+  std::vector<transport::WorkerPool::Worker> workers;
+  if (parties.workers.empty()) {
+    WorkerContext local = ctx;
+    local.first_layer = 0;
+    local.last_layer = num_layers;
+    auto service = std::make_shared<transport::Service>("worker-0");
+    install_worker(design, *service, local);
+    workers.push_back({transport::connect_in_process(service), 0, num_layers});
+  } else {
+    transport::ConnectOptions opts;
+    opts.tls = {parties.tls_cert, parties.tls_key, parties.tls_ca, parties.insecure};
+    for (const auto& address : parties.workers) {
+      auto ep = transport::connect(address, opts);
+      transport::Message q;
+      q.op = "worker.info";
+      auto info = ep->call(q);
+      if (info.ints.size() != 2) throw std::invalid_argument("worker " + address + ": malformed worker.info reply");
+      auto served = info.meta.count("design") ? info.meta.at("design") : std::string("?");
+      if (served != design)
+        throw std::invalid_argument("worker " + address + " serves design '" + served + "', this run is '" + design + "'");
+      int last = info.ints[1] < 0 ? num_layers : info.ints[1];
+      workers.push_back({ep, info.ints[0], last});
+    }
+  }
+  transport::WorkerPool pool(std::move(workers));
+  pool.check_covers(num_layers);
+  return pool;
 }
 
 std::vector<std::string> worker_designs() {
