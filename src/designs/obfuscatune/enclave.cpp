@@ -1,0 +1,49 @@
+#include "veil/designs/obfuscatune/enclave.h"
+
+#include "veil/model/causal_lm.h"
+
+namespace veil::designs::obfuscatune {
+
+ObfuscatuneEnclave::ObfuscatuneEnclave(model::ModelFiles files, ObfuscatuneOptions opts, transport::WorkerPool pool,
+                                       std::shared_ptr<model::LoraAdapters> lora)
+    : cfg_(files.config) {
+  executor_ = std::make_shared<ObfuscatedExecutor>(cfg_, std::move(files.weights.linear), opts, std::move(pool));
+  model_ = model::build_model(cfg_, std::move(files.weights.params), executor_);
+  set_adapters(std::move(lora));
+}
+
+void ObfuscatuneEnclave::set_adapters(std::shared_ptr<model::LoraAdapters> lora) {
+  lora_ = std::move(lora);
+  model_->set_lora(lora_);
+}
+
+std::vector<std::int64_t> ObfuscatuneEnclave::generate(std::span<const std::int64_t> prompt,
+                                                       const model::GenerationConfig& cfg) {
+  return model::generate(*model_, prompt, cfg);
+}
+
+nlohmann::json ObfuscatuneEnclave::report() const {
+  const auto share = enclave_parameter_share(cfg_);
+  const auto& st = executor_->stats();
+  const auto traffic = executor_->pool().stats();
+  const double tokens = static_cast<double>(st.tokens_forward);
+  nlohmann::json j = executor_->options().to_json();
+  j["enclave_parameters"] = share.enclave;
+  j["worker_parameters"] = share.worker;
+  j["enclave_parameter_share"] = share.share();
+  j["enclave_secret_bytes"] = st.secret_bytes;
+  j["worker_weight_bytes"] = st.worker_weight_bytes;
+  j["lora_parameters"] = lora_ ? lora_->num_parameters() : 0;
+  j["worker_calls"] = traffic.calls;
+  j["bytes_to_worker"] = traffic.bytes_sent;
+  j["bytes_from_worker"] = traffic.bytes_received;
+  j["tokens_forward"] = st.tokens_forward;
+  // Activation traffic per token (forward and backward passes), weights loaded once excluded.
+  const double activation_bytes =
+      static_cast<double>(traffic.bytes_sent + traffic.bytes_received) - static_cast<double>(st.worker_weight_bytes);
+  j["bytes_per_token"] = tokens > 0 ? activation_bytes / tokens : 0.0;
+  j["freivalds_checks"] = st.freivalds_checks;
+  return j;
+}
+
+}  // namespace veil::designs::obfuscatune

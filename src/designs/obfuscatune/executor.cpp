@@ -1,0 +1,224 @@
+#include "veil/designs/obfuscatune/executor.h"
+
+#include <ATen/ATen.h>
+
+#include "veil/util/check.h"
+
+namespace veil::designs::obfuscatune {
+namespace {
+
+using model::Proj;
+
+std::vector<std::int32_t> proj_ids(std::span<const Proj> projs) {
+  std::vector<std::int32_t> ids;
+  for (Proj p : projs) ids.push_back(static_cast<std::int32_t>(p));
+  return ids;
+}
+
+std::vector<std::int64_t> with_last(at::IntArrayRef sizes, std::int64_t last) {
+  std::vector<std::int64_t> s(sizes.begin(), sizes.end());
+  s.back() = last;
+  return s;
+}
+
+}  // namespace
+
+ObfuscatedExecutor::ObfuscatedExecutor(const model::ModelConfig& cfg, model::LinearWeights weights,
+                                       ObfuscatuneOptions opts, transport::WorkerPool pool)
+    : cfg_(cfg), opts_(opts), pool_(std::move(pool)) {
+  opts_.validate();
+  pool_.check_covers(static_cast<int>(cfg_.num_layers));
+  const auto bp = model::block_projections(cfg_.family);
+  struct GroupRole {
+    std::span<const Proj> projs;
+    bool input_side;  // the paper's input-side projections (q/k/v, MLP-in)
+  };
+  const GroupRole roles[] = {{bp.attn_in, true}, {bp.attn_out, false}, {bp.mlp_in, true}, {bp.mlp_out, false}};
+  for (const auto& g : roles)
+    for (Proj p : g.projs) group_of_[p] = g.projs[0];
+
+  const bool paper = opts_.variant == Variant::kPaper;
+  const bool check = opts_.freivalds_rate > 0;
+  for (int l = 0; l < cfg_.num_layers; ++l) {
+    for (const auto& g : roles) {
+      GroupSecrets gs;
+      gs.in_dim = model::proj_shape(cfg_, g.projs[0]).second;
+      gs.in = SecretTransform::draw(paper && !g.input_side ? MatrixKind::kIdentity : opts_.matrix, gs.in_dim,
+                                    opts_.kappa, rng_);
+      if (check) gs.s = rng_.normal({gs.in_dim});
+      for (Proj p : g.projs) {
+        auto it = weights.find({l, p});
+        VEIL_CHECK_ARG(it != weights.end(), "obfuscatune: no weight for ", model::proj_module_name(p), " at layer ", l);
+        at::Tensor w = it->second.detach().to(at::kFloat);
+        weights.erase(it);
+        SiteSecrets ss;
+        ss.out_dim = w.size(0);
+        VEIL_CHECK_ARG(w.size(1) == gs.in_dim, "obfuscatune: ", model::proj_module_name(p), " at layer ", l,
+                       " has ", w.size(1), " inputs, expected ", gs.in_dim);
+        ss.out = SecretTransform::draw(paper && g.input_side ? MatrixKind::kIdentity : opts_.matrix, ss.out_dim,
+                                       opts_.kappa, rng_);
+        // W* = R_outᵀ · W · R_in⁻ᵀ: (Wᵀ·R_out)ᵀ, then times R_in⁻ᵀ on the right.
+        at::Tensor ws = gs.in.apply(ss.out.apply(w.t(), Side::kR).t(), Side::kInverseTranspose).contiguous();
+        if (check) {
+          at::Tensor wd = ws.to(at::kDouble);
+          ss.r = rng_.normal({ss.out_dim});
+          ss.u = wd.t().mv(ss.r);
+          ss.t = wd.mv(gs.s);
+          stats_.secret_bytes += (ss.r.numel() + ss.u.numel() + ss.t.numel()) * 8;
+        }
+        stats_.secret_bytes += ss.out.secret_bytes();
+        stats_.worker_weight_bytes += ws.numel() * 4;
+        transport::Message q;
+        q.op = "obfuscatune.load";
+        q.layer = l;
+        q.ints = {static_cast<std::int32_t>(p)};
+        q.tensors["w"] = std::move(ws);
+        (void)pool_.for_layer(l).call(std::move(q));
+        sites_[{l, p}] = std::move(ss);
+      }
+      stats_.secret_bytes += gs.in.secret_bytes() + (gs.s.defined() ? gs.s.numel() * 8 : 0);
+      groups_[{l, g.projs[0]}] = std::move(gs);
+    }
+  }
+  const model::LinearSite head{static_cast<int>(cfg_.num_layers), Proj::kLmHead};
+  auto it = weights.find(head);
+  VEIL_CHECK_ARG(it != weights.end(), "obfuscatune: no LM head weight");
+  lm_head_ = it->second.detach();
+}
+
+ObfuscatedExecutor::GroupSecrets& ObfuscatedExecutor::group(int layer, Proj p) {
+  auto g = group_of_.find(p);
+  VEIL_CHECK_ARG(g != group_of_.end(), "obfuscatune: projection ", model::proj_module_name(p), " is not in a block");
+  auto it = groups_.find({layer, g->second});
+  VEIL_CHECK_ARG(it != groups_.end(), "obfuscatune: no transform for layer ", layer);
+  return it->second;
+}
+
+const ObfuscatedExecutor::GroupSecrets& ObfuscatedExecutor::group(int layer, Proj p) const {
+  return const_cast<ObfuscatedExecutor*>(this)->group(layer, p);
+}
+
+const SecretTransform& ObfuscatedExecutor::input_transform(int layer, Proj p) const { return group(layer, p).in; }
+
+const SecretTransform& ObfuscatedExecutor::output_transform(int layer, Proj p) const {
+  auto it = sites_.find({layer, p});
+  VEIL_CHECK_ARG(it != sites_.end(), "obfuscatune: no ", model::proj_module_name(p), " at layer ", layer);
+  return it->second.out;
+}
+
+std::vector<at::Tensor> ObfuscatedExecutor::linear(int layer, std::span<const Proj> projs, const at::Tensor& x) {
+  if (layer == cfg_.num_layers) {  // the LM head, in the enclave
+    VEIL_CHECK_ARG(projs.size() == 1 && projs[0] == Proj::kLmHead, "obfuscatune: only the LM head follows the blocks");
+    return {at::linear(x, lm_head_)};
+  }
+  return LinearExecutor::linear(layer, projs, x);
+}
+
+bool ObfuscatedExecutor::draw_check() {
+  if (opts_.freivalds_rate <= 0) return false;
+  if (opts_.freivalds_rate >= 1) return true;
+  return rng_.coin() < opts_.freivalds_rate;
+}
+
+void ObfuscatedExecutor::check_rows(const at::Tensor& lhs, const at::Tensor& rhs, const at::Tensor& scale, int layer,
+                                    std::span<const Proj> projs, const char* pass) const {
+  at::Tensor bad = (lhs - rhs).abs().le(scale * opts_.freivalds_tol).logical_not();
+  if (!bad.any().item<bool>()) return;
+  const auto row = bad.nonzero()[0][0].item<std::int64_t>();
+  std::string names;
+  for (Proj p : projs) names += std::string(names.empty() ? "" : ",") + std::string(model::proj_module_name(p));
+  throw IntegrityError(util::cat("obfuscatune: the worker's ", pass, " result for layer ", layer, " (", names,
+                                 ") failed the Freivalds check at row ", row, ": ", lhs[row].item<double>(), " vs ",
+                                 rhs[row].item<double>()));
+}
+
+std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const Proj> projs, const at::Tensor& x) {
+  at::NoGradGuard no_grad;
+  const GroupSecrets& gs = group(layer, projs[0]);
+  VEIL_CHECK_ARG(x.size(-1) == gs.in_dim, "obfuscatune: layer ", layer, " input has ", x.size(-1), " features, expected ",
+                 gs.in_dim);
+  at::Tensor xs = gs.in.apply(x.reshape({-1, gs.in_dim}).to(at::kFloat), Side::kR).contiguous();
+  const std::int64_t rows = xs.size(0);
+  transport::Message q;
+  q.op = "obfuscatune.forward";
+  q.layer = layer;
+  q.ints = proj_ids(projs);
+  q.tensors["x"] = xs;
+  transport::Message reply = pool_.for_layer(layer).call(std::move(q));
+  const at::Tensor& ys = reply.tensor("y");
+  std::vector<std::int64_t> outs;
+  std::int64_t total = 0;
+  for (Proj p : projs) total += outs.emplace_back(sites_.at({layer, p}).out_dim);
+  VEIL_CHECK_ARG(ys.dim() == 2 && ys.size(0) == rows && ys.size(1) == total && ys.scalar_type() == at::kFloat,
+                 "obfuscatune: worker returned y of shape ", ys.sizes(), ", expected [", rows, ", ", total, "]");
+  ++stats_.forward_calls;
+  if (layer == 0 && projs[0] == model::block_projections(cfg_.family).attn_in[0]) stats_.tokens_forward += rows;
+  if (draw_check()) {
+    ++stats_.freivalds_checks;
+    std::vector<at::Tensor> rs;
+    at::Tensor u = at::zeros({gs.in_dim}, at::kDouble);
+    for (Proj p : projs) {
+      const auto& ss = sites_.at({layer, p});
+      rs.push_back(ss.r);
+      u += ss.u;
+    }
+    at::Tensor r = at::cat(rs), yd = ys.to(at::kDouble), xd = xs.to(at::kDouble);
+    at::Tensor scale = yd.norm(2, 1) * r.norm() + xd.norm(2, 1) * u.norm();
+    check_rows(yd.mv(r), xd.mv(u), scale, layer, projs, "forward");
+  }
+  auto parts = at::split_with_sizes(ys, outs, 1);
+  std::vector<at::Tensor> out;
+  for (std::size_t i = 0; i < projs.size(); ++i) {
+    at::Tensor y = sites_.at({layer, projs[i]}).out.apply(parts[i], Side::kInverse);
+    out.push_back(y.reshape(with_last(x.sizes(), outs[i])).to(x.scalar_type()));
+  }
+  return out;
+}
+
+at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, std::span<const at::Tensor> grads) {
+  at::NoGradGuard no_grad;
+  const GroupSecrets& gs = group(layer, projs[0]);
+  std::vector<at::Tensor> parts, ts;
+  for (std::size_t i = 0; i < projs.size(); ++i) {
+    const auto& ss = sites_.at({layer, projs[i]});
+    parts.push_back(ss.out.apply(grads[i].reshape({-1, ss.out_dim}).to(at::kFloat), Side::kInverseTranspose));
+    if (ss.t.defined()) ts.push_back(ss.t);
+  }
+  at::Tensor g = parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, 1).contiguous();
+  const std::int64_t rows = g.size(0);
+  transport::Message q;
+  q.op = "obfuscatune.backward";
+  q.layer = layer;
+  q.ints = proj_ids(projs);
+  q.tensors["g"] = g;
+  transport::Message reply = pool_.for_layer(layer).call(std::move(q));
+  const at::Tensor& gxs = reply.tensor("gx");
+  VEIL_CHECK_ARG(gxs.dim() == 2 && gxs.size(0) == rows && gxs.size(1) == gs.in_dim && gxs.scalar_type() == at::kFloat,
+                 "obfuscatune: worker returned gx of shape ", gxs.sizes(), ", expected [", rows, ", ", gs.in_dim, "]");
+  ++stats_.backward_calls;
+  if (draw_check()) {
+    ++stats_.freivalds_checks;
+    at::Tensor t = at::cat(ts), gd = g.to(at::kDouble), xd = gxs.to(at::kDouble);
+    at::Tensor scale = xd.norm(2, 1) * gs.s.norm() + gd.norm(2, 1) * t.norm();
+    check_rows(xd.mv(gs.s), gd.mv(t), scale, layer, projs, "backward");
+  }
+  at::Tensor gx = gs.in.apply(gxs, Side::kTranspose);
+  return gx.reshape(with_last(grads[0].sizes(), gs.in_dim)).to(grads[0].scalar_type());
+}
+
+ParameterShare enclave_parameter_share(const model::ModelConfig& cfg) {
+  ParameterShare s;
+  s.total = cfg.num_parameters();
+  std::int64_t worker = 0;
+  const auto bp = model::block_projections(cfg.family);
+  for (auto g : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out})
+    for (Proj p : g) {
+      auto [out, in] = model::proj_shape(cfg, p);
+      worker += out * in;
+    }
+  s.worker = worker * cfg.num_layers;
+  s.enclave = s.total - s.worker;
+  return s;
+}
+
+}  // namespace veil::designs::obfuscatune
