@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev               # libFuzzer targets
   r-cran-janeaustenr                     # public-domain text for the embedded default model
+  chromium                               # headless rendering test of the evaluation report (tests/eval)
 )
 
 missing=()
