@@ -1,0 +1,259 @@
+// he-lora against plain LoRA, side by side in one run: training step time (stories260K and a
+// Llama-3.2-1B-shaped model with random weights), and bytes on the wire per generated token.
+// Medians over --reps steps after one warm-up step; ends with ONE JSON line.
+//
+//   bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]
+//   bench_he_lora --curves OUT.svg [--steps S]   loss curves at 4, 6, 8, 12, 16 bits and plain
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "veil/designs/he_lora/session.h"
+#include "veil/model/loader.h"
+#include "veil/runtime/threads.h"
+#include "veil/train/design.h"
+#include "veil/train/trainer.h"
+#include "veil/util/file_io.h"
+#include "veil/util/svg_plot.h"
+#include "veil/designs/registry.h"
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace veil;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+train::MicroBatch random_batch(std::int64_t rows, std::int64_t len, std::int64_t vocab, std::uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto t = at::randint(vocab, {rows, len + 1}, gen, at::kLong);
+  return {t.narrow(1, 0, len).clone(), t.narrow(1, 1, len).clone()};
+}
+
+// Median seconds of a training step of `session` (one warm-up step first: plans and masks).
+double step_seconds(train::DesignSession& s, const train::MicroBatch& mb, int reps) {
+  train::OptimConfig oc;
+  oc.total_steps = reps + 1;
+  train::Trainer trainer(s.model(), s.trainable(), oc);
+  s.model().set_training(true);
+  std::vector<double> t;
+  for (int i = 0; i <= reps; ++i) {
+    const double t0 = now();
+    (void)s.step(trainer, {&mb, 1});
+    if (i > 0) t.push_back(now() - t0);
+  }
+  return median(t);
+}
+
+model::ModelConfig llama_1b(int layers) {
+  model::ModelConfig c;
+  c.family = model::Family::kLlama;
+  c.hidden_size = 2048;
+  c.intermediate_size = 8192;
+  c.num_layers = layers;
+  c.num_heads = 32;
+  c.num_kv_heads = 8;
+  c.head_dim = 64;
+  c.vocab_size = 128256;
+  c.max_position_embeddings = 2048;
+  c.norm_eps = 1e-5;
+  c.rope_theta = 500000;
+  c.tie_word_embeddings = true;
+  c.hidden_act = "silu";
+  return c;
+}
+
+std::shared_ptr<model::ModelFiles> random_files(const model::ModelConfig& c) {
+  auto tensors = model::random_hf_weights(c, 1);
+  auto f = std::make_shared<model::ModelFiles>();
+  f->config = c;
+  f->weights = model::family_traits(c.family).import_weights(c, std::move(tensors));
+  return f;
+}
+
+train::FinetuneConfig session_config(std::map<std::string, std::string> opts) {
+  train::FinetuneConfig fc;
+  fc.design = "he-lora";
+  fc.design_options = std::move(opts);
+  fc.seed = 1;
+  return fc;
+}
+
+// Plain step vs he-lora step on one model and batch.
+nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const train::MicroBatch& mb, int reps,
+                       std::map<std::string, std::string> opts) {
+  auto fc = session_config(opts);
+  // Plain LoRA on the same weights.
+  double plain_s;
+  {
+    auto exec = std::make_shared<model::PlainExecutor>(files->weights.linear);
+    struct Plain final : train::DesignSession {
+      std::unique_ptr<model::CausalLM> m;
+      std::shared_ptr<model::LoraAdapters> l;
+      model::CausalLM& model() override { return *m; }
+      std::shared_ptr<model::LoraAdapters> adapters() override { return l; }
+    } p;
+    p.m = model::build_model(files->config, files->weights.params, exec);
+    p.l = std::make_shared<model::LoraAdapters>(files->config, fc.lora, fc.seed);
+    p.m->set_lora(p.l);
+    plain_s = step_seconds(p, mb, reps);
+  }
+  designs::he_lora::HeLoraSession he(fc, files);
+  const double he_s = step_seconds(he, mb, reps);
+  const double tokens = static_cast<double>(mb.input_ids.numel());
+  auto rep = he.report();
+  return {{"tokens_per_step", tokens},
+          {"plain_step_s", plain_s},
+          {"he_step_s", he_s},
+          {"ratio", he_s / plain_s},
+          {"plain_tokens_per_s", tokens / plain_s},
+          {"he_tokens_per_s", tokens / he_s},
+          {"bytes_per_token", (rep["upload_bytes"].get<double>() + rep["result_bytes"].get<double>()) /
+                                  rep["tokens"].get<double>()},
+          {"owner_parameter_share", rep["owner_parameter_share"]},
+          {"he_parameters", rep["he_parameters"]}};
+}
+
+// Bytes on the wire of one decode step (one token, KV cache local), measured on a model.
+nlohmann::json decode_bytes(const std::shared_ptr<model::ModelFiles>& files, std::map<std::string, std::string> opts) {
+  auto fc = session_config(std::move(opts));
+  designs::he_lora::HeLoraSession he(fc, files);
+  model::GenerationConfig g;
+  g.max_new_tokens = 1;
+  std::vector<std::int64_t> prompt{1};
+  (void)designs::he_lora::generate(he, prompt, g);  // warm-up: plan masks
+  const auto before = he.executor().pool().stats();
+  (void)designs::he_lora::generate(he, prompt, g);
+  const auto after = he.executor().pool().stats();
+  const double up = static_cast<double>(after.bytes_sent - before.bytes_sent);
+  const double down = static_cast<double>(after.bytes_received - before.bytes_received);
+  return {{"up_bytes", up}, {"down_bytes", down}, {"total_bytes", up + down}};
+}
+
+// Fine-tunes stories260K on the clinic records with plain LoRA and he-lora at several bit widths;
+// writes the training-loss curves as an SVG and returns the final losses.
+nlohmann::json loss_curves(const fs::path& model_dir, const fs::path& svg, std::int64_t steps) {
+  designs::register_builtin_designs();
+  std::vector<util::Series> series;
+  nlohmann::json finals;
+  const fs::path tmp = fs::temp_directory_path() / "veil_he_lora_curves";
+  for (int bits : {0, 4, 6, 8, 12, 16}) {
+    train::FinetuneConfig c;
+    c.model = model_dir;
+    c.data = fs::path(VEIL_SOURCE_DIR) / "data/private/train/clinic_records.jsonl";
+    c.out = tmp / std::to_string(bits);
+    fs::remove_all(c.out);
+    c.design = bits == 0 ? "plain" : "he-lora";
+    if (bits) c.design_options = {{"bits", std::to_string(bits)}};
+    c.seq_len = 64;
+    c.batch_size = 4;
+    c.max_steps = steps;
+    c.max_examples = 400;
+    c.optim.lr = 5e-3;
+    c.progress = false;
+    c.seed = 3;
+    auto r = train::run_finetune(c);
+    util::Series s;
+    s.name = bits ? std::to_string(bits) + "-bit HE" : "plain LoRA";
+    std::ifstream in(c.out / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("loss")) {
+        s.x.push_back(j["step"].get<double>());
+        s.y.push_back(j["loss"].get<double>());
+      }
+    }
+    finals[s.name] = r.final_loss;
+    std::cout << s.name << ": " << r.first_loss << " -> " << r.final_loss << "\n";
+    series.push_back(std::move(s));
+  }
+  util::write_file_atomic(svg, util::line_chart_svg("he-lora vs plain LoRA (stories260K, clinic records)", series,
+                                                    "optimizer step", "training loss"));
+  return finals;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 3;
+  std::int64_t tokens_1b = 256;
+  bool skip_1b = false;
+  fs::path curves;
+  std::int64_t steps = 40;
+  fs::path model_dir;
+  if (const char* d = std::getenv("VEIL_SHARED_DIR")) model_dir = fs::path(d) / "models/stories260K-hf";
+  else model_dir = "../shared/assets/models/stories260K-hf";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (a == "--tokens" && i + 1 < argc) tokens_1b = std::atoll(argv[++i]);
+    else if (a == "--skip-1b") skip_1b = true;
+    else if (a == "--curves" && i + 1 < argc) curves = argv[++i];
+    else if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
+    else if (a == "--model" && i + 1 < argc) model_dir = argv[++i];
+    else {
+      std::cerr << "usage: bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n";
+      return 2;
+    }
+  }
+  if (reps < 1 || tokens_1b < 2) {
+    std::cerr << "--reps and --tokens must be positive\n";
+    return 2;
+  }
+  runtime::configure_threads();
+  std::cout << "threads: " << runtime::describe_threads() << "\n";
+  nlohmann::json out;
+  try {
+    if (!curves.empty()) {
+      out["final_loss"] = loss_curves(model_dir, curves, steps);
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
+    auto small = std::make_shared<model::ModelFiles>(model::read_model(model_dir));
+    auto mb = random_batch(4, 64, small->config.vocab_size, 5);
+    out["stories260K"] = compare(small, mb, reps, {});
+    out["stories260K_decode"] = decode_bytes(small, {});
+    std::cout << "stories260K: " << out["stories260K"].dump() << "\n";
+    if (!skip_1b) {
+      // Llama-3.2-1B shape with 1 and 2 layers; the LM head and embedding stay local here (their
+      // 128256-column plan masks alone would need ~4 GB on the data owner); per-layer cost is the
+      // difference and 16 layers are extrapolated.
+      auto mb1 = random_batch(1, tokens_1b, 128256, 6);
+      std::map<std::string, std::string> opts{{"lm_head", "local"}, {"embed", "local"}};
+      auto one = compare(random_files(llama_1b(1)), mb1, 1, opts);
+      std::cout << "llama1b-1layer: " << one.dump() << "\n";
+      auto two = compare(random_files(llama_1b(2)), mb1, 1, opts);
+      std::cout << "llama1b-2layers: " << two.dump() << "\n";
+      const double he_layer = two["he_step_s"].get<double>() - one["he_step_s"].get<double>();
+      const double plain_layer = two["plain_step_s"].get<double>() - one["plain_step_s"].get<double>();
+      const double he16 = one["he_step_s"].get<double>() + 15 * he_layer;
+      const double plain16 = one["plain_step_s"].get<double>() + 15 * plain_layer;
+      out["llama1b"] = {{"one_layer", one}, {"two_layers", two}, {"he_layer_s", he_layer},
+                        {"plain_layer_s", plain_layer}, {"he_16_layers_tokens_per_s", tokens_1b / he16},
+                        {"plain_16_layers_tokens_per_s", tokens_1b / plain16}, {"ratio_16_layers", he16 / plain16}};
+      out["llama1b_decode_one_layer"] = decode_bytes(random_files(llama_1b(1)), opts);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "bench_he_lora: " << e.what() << "\n";
+    return 1;
+  }
+  out["peak_rss_bytes"] = runtime::peak_rss_bytes();
+  std::cout << out.dump() << std::endl;
+  return 0;
+}

@@ -1,0 +1,74 @@
+// The data owner's half of he-lora's products: a LinearExecutor whose products with base weights
+// run on workers over encrypted activations (forward) and encrypted output gradients (backward).
+//
+//   forward(group, x):   quantise x per row, encrypt under a one-time key (one upload per group:
+//                        q/k/v and gate/up share theirs), he.forward, decrypt, correct zero points,
+//                        dequantise, split into the group's outputs
+//   backward(group, g):  the same with the concatenated output gradients and Wᵀ
+//   embed(ids):          one-hot(ids) encrypted, times the embedding on the worker
+// The secret keys are created, used and zeroised here; they never leave this object.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "veil/he/matmul.h"
+#include "veil/model/linear_executor.h"
+#include "veil/transport/worker_pool.h"
+
+namespace veil::designs::he_lora {
+
+struct HeTraffic {
+  std::uint64_t uploads = 0, results = 0;          // ciphertext blobs sent / received
+  std::uint64_t upload_bytes = 0, result_bytes = 0;  // their bytes
+  std::uint64_t plan_info_bytes = 0;                // one-time public masks
+};
+
+class HeLoraExecutor final : public model::LinearExecutor {
+ public:
+  // Sends he.setup with `parms` to every worker. `local_head` (optional, [vocab, hidden]) keeps the
+  // LM head on the data owner (lm_head=local).
+  HeLoraExecutor(const model::ModelConfig& cfg, transport::WorkerPool pool, const he::Parameters& parms,
+                 at::Tensor local_head = {});
+
+  [[nodiscard]] std::vector<at::Tensor> linear(int layer, std::span<const model::Proj> projs,
+                                               const at::Tensor& x) override;
+  // Token embeddings [..., hidden] for ids [...], computed by the worker on an encrypted one-hot.
+  [[nodiscard]] at::Tensor embed(const at::Tensor& ids);
+
+  [[nodiscard]] const he::Parameters& parameters() const { return parms_; }
+  [[nodiscard]] HeTraffic traffic() const;
+  [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
+
+ protected:
+  std::vector<at::Tensor> forward(int layer, std::span<const model::Proj> projs, const at::Tensor& x) override;
+  at::Tensor backward(int layer, std::span<const model::Proj> projs, std::span<const at::Tensor> grads) override;
+
+ private:
+  struct PlanSet {
+    std::vector<std::uint64_t> ids;  // one per inner chunk
+    std::vector<std::int64_t> chunk;  // inner sizes
+  };
+  // Encrypted product of m x k matrix x with the group's weight (k = its inner dim) in direction d.
+  [[nodiscard]] at::Tensor product(int layer, const std::vector<std::int32_t>& group, int direction,
+                                   const at::Tensor& x2d);
+  const PlanSet& plans(int layer, const std::vector<std::int32_t>& group, int direction, he::Layout layout);
+  transport::Endpoint& route(int layer) const;
+
+  model::ModelConfig cfg_;
+  transport::WorkerPool pool_;
+  he::Parameters parms_;
+  he::HeMatmulClient client_;
+  at::Tensor local_head_;
+  std::map<std::tuple<int, std::vector<std::int32_t>, int, int>, PlanSet> plans_;
+  mutable std::mutex mu_;
+  HeTraffic traffic_;
+};
+
+}  // namespace veil::designs::he_lora

@@ -1,0 +1,39 @@
+// Options of the he-lora design (`--opt key=value`), shared by the data owner and its workers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "veil/he/parameters.h"
+#include "veil/model/config.h"
+
+namespace veil::designs::he_lora {
+
+struct HeLoraOptions {
+  int bits = 8;                  // activations and gradients, quantised per row (dynamic)
+  int weight_bits = 8;           // base weights, quantised per output channel on the worker
+  int skip_backward_layers = 0;  // no adapters (hence no backward pass) in the first N layers
+  bool lm_head_on_worker = true;     // lm_head=worker|local
+  bool embed_on_worker = true;       // embed=worker|local (encrypted one-hot product)
+  int in_process_workers = 1;        // workers=in-process[:N] when no --workers are given
+
+  // Parses --opt pairs. Throws std::invalid_argument naming an unknown key or a bad value.
+  [[nodiscard]] static HeLoraOptions parse(const std::map<std::string, std::string>& opts);
+};
+
+// The largest inner dimension one encrypted product covers; longer ones (a large vocabulary) are
+// split into chunks whose decrypted products are summed by the data owner.
+inline constexpr std::int64_t kMaxChunk = 32768;
+
+// The encryption parameters for a model: the smallest secure ones covering every inner dimension
+// the protocol uses (forward: inputs of each projection; backward: outputs of each input-sharing
+// group; the embedding's one-hot and the LM head's gradient, both chunked at kMaxChunk). Throws
+// std::invalid_argument when no parameters exist for the bit widths (e.g. 16 x 16 bits).
+[[nodiscard]] he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits);
+
+// Security level (bits, classical) that the parameters meet: 128 when they lie inside the
+// HomomorphicEncryption.org table for their ring dimension, else 0.
+[[nodiscard]] int security_bits(const he::Parameters& parms);
+
+}  // namespace veil::designs::he_lora

@@ -1,0 +1,59 @@
+// The data owner's session of he-lora (`veil finetune --design he-lora`): the model whose every
+// product with a base weight runs on workers over encrypted activations, with the adapters, norms,
+// attention core, loss and optimizer local. Also the entry point for encrypted generation.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "veil/designs/he_lora/executor.h"
+#include "veil/designs/he_lora/options.h"
+#include "veil/model/generate.h"
+#include "veil/model/loader.h"
+#include "veil/train/design.h"
+#include "veil/train/finetune.h"
+#include "veil/transport/audit_tap.h"
+
+namespace veil::designs::he_lora {
+
+class HeLoraSession final : public train::DesignSession {
+ public:
+  // cfg.model, cfg.lora, cfg.seed, cfg.design_options and cfg.parties are used. Without
+  // cfg.parties.workers the workers run in this process (workers=in-process:N, each a Service
+  // with its own audit tap). Throws std::invalid_argument for bad options.
+  // `files`, when given, replaces reading cfg.model (benchmarks with random weights).
+  explicit HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<model::ModelFiles> files = nullptr);
+  ~HeLoraSession() override;
+
+  model::CausalLM& model() override;
+  std::shared_ptr<model::LoraAdapters> adapters() override { return lora_; }
+  train::StepStats step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) override;
+  train::EvalStats evaluate(std::span<const train::MicroBatch> batches) override;
+  [[nodiscard]] nlohmann::json report() const override;
+
+  [[nodiscard]] HeLoraExecutor& executor() { return *exec_; }
+  [[nodiscard]] const HeLoraOptions& options() const { return opts_; }
+  // The audit taps of in-process workers (empty with remote workers).
+  [[nodiscard]] const std::vector<std::shared_ptr<transport::AuditTap>>& worker_taps() const { return taps_; }
+  // Base-model parameters held by the data owner (norms, biases, and the embedding / LM head when
+  // kept local) and by the workers.
+  [[nodiscard]] std::int64_t owner_base_parameters() const { return owner_params_; }
+  [[nodiscard]] std::int64_t total_base_parameters() const { return total_params_; }
+
+ private:
+  HeLoraOptions opts_;
+  std::vector<std::shared_ptr<transport::AuditTap>> taps_;
+  std::shared_ptr<HeLoraExecutor> exec_;
+  std::unique_ptr<model::CausalLM> model_;
+  std::shared_ptr<model::LoraAdapters> lora_;
+  std::int64_t owner_params_ = 0, total_params_ = 0;
+  std::int64_t tokens_ = 0;
+};
+
+// Greedy (or sampled) generation with every base-weight product encrypted; the KV cache stays in
+// the data owner's process. Single-row decode steps use veil::he's row packing.
+[[nodiscard]] std::vector<std::int64_t> generate(HeLoraSession& session, std::span<const std::int64_t> prompt,
+                                                 const model::GenerationConfig& cfg);
+
+}  // namespace veil::designs::he_lora

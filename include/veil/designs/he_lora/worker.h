@@ -1,0 +1,35 @@
+// The worker half of he-lora: holds the open base weights of its layers (pre-quantised per output
+// channel as veil::he plans) and multiplies encrypted activations and gradients by them. It holds
+// no key and never sees a plaintext activation, gradient, token, label or adapter weight.
+//
+// Operations (transport::Message):
+//   he.setup       blobs {parameters}: the veil::he parameters the data owner chose; the worker
+//                  checks they meet 128-bit security and cover its matrices.
+//   he.plan_info   layer, ints {direction, layout, group...}: public masks of a group's plans
+//                  (blobs p0, p1, ... one per inner chunk).
+//   he.forward     layer, ints {group...}, blobs x0, x1, ...: encrypted inputs (one per inner chunk
+//                  of the group's fused weight) -> blobs y0, y1, ... encrypted x·Wᵀ per chunk.
+//   he.backward    the same with encrypted output gradients and W (the group's outputs
+//                  concatenated; the sum over the group happens inside the product).
+// A group is the list of projection ids sharing an input (q,k,v; gate,up; o; down; lm_head at
+// layer num_layers) or {kEmbedGroup} at layer -1 (the token embedding, as an encrypted one-hot
+// product). The embedding belongs to the worker holding layer 0, the LM head to the one holding
+// the last layer.
+#pragma once
+
+#include <memory>
+
+#include "veil/model/loader.h"
+#include "veil/transport/service.h"
+
+namespace veil::designs::he_lora {
+
+inline constexpr int kEmbedGroup = 1000;
+enum class Direction : int { kForward = 0, kBackward = 1 };
+
+// Installs the handlers on `service` for layers [first_layer, last_layer) of `model` (its linear
+// weights and token embedding; the worker keeps only what its range needs).
+void install_worker(transport::Service& service, std::shared_ptr<const model::ModelFiles> model, int first_layer,
+                    int last_layer);
+
+}  // namespace veil::designs::he_lora

@@ -1,0 +1,83 @@
+#include "veil/designs/he_lora/options.h"
+
+#include <algorithm>
+
+#include "veil/model/projection.h"
+#include "veil/util/check.h"
+
+namespace veil::designs::he_lora {
+namespace {
+
+int parse_int(const std::string& key, const std::string& value, int lo, int hi) {
+  std::size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  VEIL_CHECK_ARG(used == value.size() && !value.empty() && v >= lo && v <= hi, "--opt ", key, "=", value,
+                 ": expected an integer in [", lo, ", ", hi, "]");
+  return v;
+}
+
+bool parse_place(const std::string& key, const std::string& value) {
+  VEIL_CHECK_ARG(value == "worker" || value == "local", "--opt ", key, "=", value, ": expected worker or local");
+  return value == "worker";
+}
+
+}  // namespace
+
+HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opts) {
+  HeLoraOptions o;
+  for (const auto& [key, value] : opts) {
+    if (key == "bits") {
+      o.bits = parse_int(key, value, 2, 16);
+    } else if (key == "weight_bits") {
+      o.weight_bits = parse_int(key, value, 2, 16);
+    } else if (key == "skip_backward_layers") {
+      o.skip_backward_layers = parse_int(key, value, 0, 1 << 20);
+    } else if (key == "lm_head") {
+      o.lm_head_on_worker = parse_place(key, value);
+    } else if (key == "embed") {
+      o.embed_on_worker = parse_place(key, value);
+    } else if (key == "workers") {
+      const std::string prefix = "in-process";
+      VEIL_CHECK_ARG(value.rfind(prefix, 0) == 0, "--opt workers=", value, ": expected in-process or in-process:N");
+      if (value.size() == prefix.size()) {
+        o.in_process_workers = 1;
+      } else {
+        VEIL_CHECK_ARG(value[prefix.size()] == ':', "--opt workers=", value, ": expected in-process or in-process:N");
+        o.in_process_workers = parse_int(key, value.substr(prefix.size() + 1), 1, 1024);
+      }
+    } else {
+      VEIL_CHECK_ARG(false, "design 'he-lora' has no option '", key,
+                     "' (options: bits, weight_bits, skip_backward_layers, lm_head, embed, workers)");
+    }
+  }
+  return o;
+}
+
+he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits) {
+  std::int64_t inner = cfg.vocab_size;  // embedding one-hot (forward) and LM head gradient (backward)
+  auto bp = model::block_projections(cfg.family);
+  for (auto group : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out}) {
+    std::int64_t outs = 0;
+    for (model::Proj p : group) {
+      auto [out, in] = model::proj_shape(cfg, p);
+      inner = std::max(inner, in);
+      outs += out;
+    }
+    inner = std::max(inner, outs);
+  }
+  inner = std::min(inner, kMaxChunk);
+  return he::Parameters::for_matmul(bits, weight_bits, static_cast<std::size_t>(inner));
+}
+
+int security_bits(const he::Parameters& parms) {
+  if (parms.allow_insecure) return 0;
+  const int max_q = he::max_log_q_128(parms.poly_degree);
+  return max_q > 0 && static_cast<int>(parms.log_q) <= max_q ? 128 : 0;
+}
+
+}  // namespace veil::designs::he_lora

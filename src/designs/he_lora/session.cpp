@@ -1,0 +1,175 @@
+#include "veil/designs/he_lora/session.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <set>
+
+#include "veil/designs/he_lora/worker.h"
+#include "veil/designs/registry.h"
+#include "veil/model/loader.h"
+#include "veil/transport/in_process.h"
+#include "veil/transport/service.h"
+#include "veil/util/check.h"
+
+namespace veil::designs::he_lora {
+namespace {
+
+// The family's model with its token embedding replaced by the encrypted one-hot product on the
+// worker (the data owner does not hold the embedding table). Blocks and the final norm are the
+// family's own; their projections go through the same HeLoraExecutor.
+class HeLoraModel final : public model::CausalLM {
+ public:
+  HeLoraModel(std::unique_ptr<model::CausalLM> inner, std::shared_ptr<HeLoraExecutor> exec, bool embed_on_worker)
+      : CausalLM(inner->config(), inner->params(), exec),
+        inner_(std::move(inner)),
+        exec_(std::move(exec)),
+        embed_on_worker_(embed_on_worker) {}
+
+  at::Tensor embed(const at::Tensor& ids, std::int64_t offset) override {
+    if (!embed_on_worker_) return inner_->embed(ids, offset);
+    at::Tensor e = exec_->embed(ids);
+    if (cfg_.family == model::Family::kGpt2) {
+      auto pos = at::arange(offset, offset + ids.size(1), at::kLong);
+      e = e + at::embedding(params_.pos_emb, pos);
+    }
+    return e;
+  }
+  at::Tensor block(int layer, const at::Tensor& h, model::KvCache* cache, std::int64_t offset) override {
+    return inner_->block(layer, h, cache, offset);
+  }
+  at::Tensor final_norm(const at::Tensor& h) override { return inner_->final_norm(h); }
+
+  void attach_lora(std::shared_ptr<model::LoraAdapters> lora) {
+    inner_->set_lora(lora);
+    set_lora(std::move(lora));
+  }
+
+ private:
+  std::unique_ptr<model::CausalLM> inner_;
+  std::shared_ptr<HeLoraExecutor> exec_;
+  bool embed_on_worker_;
+};
+
+std::int64_t numel_unique(const std::vector<at::Tensor>& ts) {
+  std::set<const void*> seen;
+  std::int64_t n = 0;
+  for (const auto& t : ts)
+    if (t.defined() && seen.insert(t.data_ptr()).second) n += t.numel();
+  return n;
+}
+
+}  // namespace
+
+HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<model::ModelFiles> files)
+    : opts_(HeLoraOptions::parse(cfg.design_options)) {
+  if (!files) files = std::make_shared<model::ModelFiles>(model::read_model(cfg.model));
+  const model::ModelConfig mc = files->config;
+  const int L = static_cast<int>(mc.num_layers);
+  VEIL_CHECK_ARG(opts_.skip_backward_layers <= L, "--opt skip_backward_layers=", opts_.skip_backward_layers,
+                 " exceeds the model's ", L, " layers");
+  const he::Parameters parms = parameters_for(mc, opts_.bits, opts_.weight_bits);
+
+  // Parameter accounting before anything is dropped.
+  std::vector<at::Tensor> all = files->weights.params.all();
+  for (const auto& [site, w] : files->weights.linear) all.push_back(w);
+  total_params_ = numel_unique(all);
+
+  transport::WorkerPool pool;
+  if (cfg.parties.workers.empty()) {
+    VEIL_CHECK_ARG(opts_.in_process_workers <= L, "--opt workers=in-process:", opts_.in_process_workers,
+                   ": more workers than the model's ", L, " layers");
+    std::vector<transport::WorkerPool::Worker> ws;
+    const int n = opts_.in_process_workers;
+    for (int i = 0; i < n; ++i) {
+      const int first = L * i / n, last = L * (i + 1) / n;
+      auto service = std::make_shared<transport::Service>("worker-" + std::to_string(i));
+      auto tap = std::make_shared<transport::AuditTap>();
+      service->set_tap(tap);
+      taps_.push_back(tap);
+      install_worker(*service, files, first, last);
+      ws.push_back({transport::connect_in_process(service), first, last});
+    }
+    pool = transport::WorkerPool(std::move(ws));
+  } else {
+    VEIL_CHECK_ARG(opts_.in_process_workers == 1, "--opt workers=in-process:N conflicts with --workers");
+    WorkerContext ctx;
+    ctx.model = cfg.model;
+    ctx.options = cfg.design_options;
+    pool = open_workers("he-lora", cfg.parties, ctx, L);
+  }
+
+  // What the data owner keeps: norms, biases, positions; the embedding and the LM head only when
+  // asked to keep them local.
+  model::ModelParams params = files->weights.params;
+  at::Tensor local_head;
+  if (!opts_.lm_head_on_worker) local_head = files->weights.linear.at({L, model::Proj::kLmHead});
+  if (opts_.embed_on_worker) params.tok_emb = at::Tensor();
+  std::vector<at::Tensor> kept = params.all();
+  if (local_head.defined()) kept.push_back(local_head);
+  owner_params_ = numel_unique(kept);
+  if (!cfg.parties.workers.empty()) files.reset();  // remote workers: drop the local copy of the weights
+
+  exec_ = std::make_shared<HeLoraExecutor>(mc, std::move(pool), parms, local_head);
+  auto inner = model::build_model(mc, params, exec_);
+  auto m = std::make_unique<HeLoraModel>(std::move(inner), exec_, opts_.embed_on_worker);
+  lora_ = std::make_shared<model::LoraAdapters>(mc, cfg.lora, cfg.seed);
+  // skip_backward_layers=N: no adapters below layer N, so autograd never asks for a gradient
+  // through those layers' base weights (nothing below them trains).
+  for (auto it = lora_->pairs().begin(); it != lora_->pairs().end();)
+    it = it->first.layer < opts_.skip_backward_layers ? lora_->pairs().erase(it) : std::next(it);
+  m->attach_lora(lora_);
+  model_ = std::move(m);
+}
+
+HeLoraSession::~HeLoraSession() = default;
+
+model::CausalLM& HeLoraSession::model() { return *model_; }
+
+train::StepStats HeLoraSession::step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) {
+  auto s = trainer.step(micro);
+  tokens_ += s.tokens;
+  return s;
+}
+
+train::EvalStats HeLoraSession::evaluate(std::span<const train::MicroBatch> batches) {
+  for (const auto& b : batches) tokens_ += b.input_ids.numel();
+  return train::evaluate_loss(*model_, batches);
+}
+
+nlohmann::json HeLoraSession::report() const {
+  const auto t = exec_->traffic();
+  const auto& p = exec_->parameters();
+  const double tokens = static_cast<double>(std::max<std::int64_t>(tokens_, 1));
+  nlohmann::json j;
+  j["bits"] = opts_.bits;
+  j["weight_bits"] = opts_.weight_bits;
+  j["he_parameters"] = {{"poly_degree", p.poly_degree}, {"log_q", p.log_q}, {"log_t", p.log_t},
+                        {"log_q_down", p.log_q_down}, {"max_inner_dim", p.max_inner_dim}};
+  j["security_bits"] = security_bits(p);
+  j["workers"] = exec_->pool().size();
+  j["lm_head"] = opts_.lm_head_on_worker ? "worker" : "local";
+  j["embed"] = opts_.embed_on_worker ? "worker" : "local";
+  j["skip_backward_layers"] = opts_.skip_backward_layers;
+  j["owner_base_parameters"] = owner_params_;
+  j["total_base_parameters"] = total_params_;
+  j["lora_parameters"] = lora_->num_parameters();
+  j["owner_parameter_share"] = static_cast<double>(owner_params_ + lora_->num_parameters()) /
+                               static_cast<double>(total_params_ + lora_->num_parameters());
+  j["tokens"] = tokens_;
+  j["upload_bytes"] = t.upload_bytes;
+  j["result_bytes"] = t.result_bytes;
+  j["plan_info_bytes"] = t.plan_info_bytes;
+  j["upload_bytes_per_token"] = static_cast<double>(t.upload_bytes) / tokens;
+  j["result_bytes_per_token"] = static_cast<double>(t.result_bytes) / tokens;
+  return j;
+}
+
+std::vector<std::int64_t> generate(HeLoraSession& session, std::span<const std::int64_t> prompt,
+                                   const model::GenerationConfig& cfg) {
+  at::NoGradGuard no_grad;
+  session.model().set_training(false);
+  return model::generate(session.model(), prompt, cfg);
+}
+
+}  // namespace veil::designs::he_lora
