@@ -1,0 +1,316 @@
+#include "designs/guarded/client.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "designs/guarded/privacy.h"
+#include "designs/guarded/server.h"
+#include "veil/designs/registry.h"
+#include "veil/train/loss.h"
+#include "veil/util/check.h"
+
+namespace veil::designs::guarded {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The model the recipe trains: the client's blocks locally; at layer k the whole middle runs on
+// the server; layers (k, L-m) are then pass-throughs.
+class SplitLM final : public model::CausalLM {
+ public:
+  SplitLM(model::CausalLM& inner, SplitClient& client)
+      : CausalLM(inner.config(), inner.params(), inner.shared_executor()), inner_(inner), client_(client) {}
+
+  at::Tensor embed(const at::Tensor& ids, std::int64_t offset) override {
+    auto x = inner_.embed(ids, offset);
+    client_.note_embedding(x);
+    return x;
+  }
+  at::Tensor block(int l, const at::Tensor& h, model::KvCache* cache, std::int64_t offset) override {
+    if (l < client_.middle_begin() || l >= client_.middle_end()) return inner_.block(l, h, cache, offset);
+    VEIL_CHECK_ARG(cache == nullptr, "split: incremental decoding through the server is not supported");
+    if (l != client_.middle_begin()) return h;  // already computed by the server
+    return client_.remote_middle(client_.apply_dcor(h), offset);
+  }
+  at::Tensor final_norm(const at::Tensor& h) override { return inner_.final_norm(h); }
+
+ private:
+  model::CausalLM& inner_;
+  SplitClient& client_;
+};
+
+// Differentiable remote call: forward sends h, backward sends dL/d(out) and returns dL/dh.
+struct RemoteMiddle : public torch::autograd::Function<RemoteMiddle> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, SplitClient* client, std::int64_t offset) {
+    static std::atomic<int> next{0};
+    const int mb = next.fetch_add(1);
+    ctx->saved_data["mb"] = static_cast<std::int64_t>(mb);
+    ctx->saved_data["client"] = reinterpret_cast<std::int64_t>(client);
+    return client->send_forward(h, offset, mb, true);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto* client = reinterpret_cast<SplitClient*>(ctx->saved_data["client"].toInt());
+    const int mb = static_cast<int>(ctx->saved_data["mb"].toInt());
+    return {client->send_backward(grads[0], mb), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Identity forward; backward adds a fixed extra gradient (the dcor penalty's dP/dh).
+struct AddGrad : public torch::autograd::Function<AddGrad> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& extra) {
+    ctx->saved_data["extra"] = extra;
+    return h.clone();
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {grads[0] + ctx->saved_data["extra"].toTensor(), at::Tensor()};
+  }
+};
+
+double proj_params(const model::ModelConfig& c, std::span<const model::Proj> ps) {
+  double n = 0;
+  for (auto p : ps) {
+    auto [o, i] = model::proj_shape(c, p);
+    n += static_cast<double>(o * i);
+  }
+  return n;
+}
+
+}  // namespace
+
+CostModel cost_model(const model::ModelConfig& c, std::int64_t seq_len) {
+  CostModel m;
+  auto bp = model::block_projections(c.family);
+  m.block_params = proj_params(c, bp.attn_in) + proj_params(c, bp.attn_out) + proj_params(c, bp.mlp_in) +
+                   proj_params(c, bp.mlp_out) + 4.0 * static_cast<double>(c.hidden_size);
+  m.head_params = static_cast<double>(c.vocab_size * c.hidden_size);
+  m.embed_params = static_cast<double>(c.vocab_size * c.hidden_size + (c.family == model::Family::kGpt2 ? c.max_position_embeddings * c.hidden_size : 0));
+  m.block_flops = 2.0 * m.block_params + 4.0 * static_cast<double>(seq_len * c.q_dim());
+  m.head_flops = 2.0 * m.head_params;
+  return m;
+}
+
+SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::shared_ptr<transport::Endpoint> server)
+    : cfg_(cfg), o_(o), server_(std::move(server)), inner_(model::load_model(cfg.model)) {
+  const auto& c = inner_.model->config();
+  const int L = static_cast<int>(c.num_layers);
+  VEIL_CHECK_ARG(o_.k + o_.m < L, "--opt k=", o_.k, " m=", o_.m, ": the server needs at least one of the model's ", L,
+                 " blocks (k + m < ", L, ")");
+  VEIL_CHECK_ARG(!o_.mix || c.family == model::Family::kLlama,
+                 "--opt mix=orthogonal needs a Llama model (RMSNorm commutes with rotations; GPT-2's LayerNorm does not)");
+  middle_end_ = L - o_.m;
+  // The client's adapters: the plain design's, restricted to the client's blocks.
+  lora_ = std::make_shared<model::LoraAdapters>(c, cfg.lora, cfg.seed);
+  const bool train_bottom = !o_.gradfree || o_.zo_bottom;
+  for (auto it = lora_->pairs().begin(); it != lora_->pairs().end();) {
+    const int l = it->first.layer;
+    const bool keep = (l < o_.k && train_bottom) || l >= middle_end_;
+    it = keep ? std::next(it) : lora_->pairs().erase(it);
+  }
+  VEIL_CHECK_ARG(!lora_->pairs().empty(), "the LoRA targets match none of the client's blocks");
+  for (const auto& [site, p] : lora_->pairs())
+    if (site.layer >= middle_end_) top_params_.insert(top_params_.end(), {p.a, p.b});
+  inner_.model->set_lora(lora_);
+  split_lm_ = std::make_unique<SplitLM>(*inner_.model, *this);
+  split_lm_->set_lora(lora_);
+  if (!server_) {
+    WorkerContext ctx;
+    ctx.model = cfg.model;
+    pool_ = open_workers(o_.gradfree ? "gradfree" : "split", cfg.parties, ctx, L);
+    VEIL_CHECK_ARG(pool_.size() == 1, "split/gradfree use one server (got ", pool_.size(), " workers)");
+    server_ = pool_.workers()[0].endpoint;
+  }
+  open_server();
+}
+
+SplitClient::~SplitClient() = default;
+
+void SplitClient::open_server() {
+  const auto& c = inner_.model->config();
+  transport::Message req;
+  req.op = kOpOpen;
+  req.ints = {o_.k, middle_end_, o_.server_lora ? 1 : 0, static_cast<int>(cfg_.lora.r), o_.quant_bits};
+  req.meta = {{"lora_alpha", std::to_string(cfg_.lora.alpha)}, {"seed", std::to_string(cfg_.seed)},
+              {"mix", o_.mix ? "orthogonal" : "none"}};
+  if (o_.mix) {
+    // Fold each RMSNorm weight into the projections it feeds, then rotate: the server computes the
+    // middle in rotated coordinates h·Q without ever seeing Q (see docs/designs/guarded.md).
+    mix_ = secret_orthogonal(c.hidden_size);
+    auto q = mix_;
+    auto bp = model::block_projections(c.family);
+    auto* plain = dynamic_cast<model::PlainExecutor*>(&inner_.model->executor());
+    VEIL_CHECK_STATE(plain != nullptr, "mix needs the client's plain weights");
+    for (int l = o_.k; l < middle_end_; ++l) {
+      const auto& b = inner_.model->params().blocks[l];
+      auto put = [&](model::Proj p, const at::Tensor& w) {
+        req.tensors["w." + std::to_string(l) + "." + std::to_string(static_cast<int>(p))] = w.to(at::kFloat).contiguous();
+      };
+      for (auto [group, norm] : {std::pair{bp.attn_in, b.norm1_w}, std::pair{bp.mlp_in, b.norm2_w}})
+        for (auto p : group) put(p, at::mm(plain->weights().at({l, p}).to(at::kDouble) * norm.to(at::kDouble).unsqueeze(0), q));
+      for (auto group : {bp.attn_out, bp.mlp_out})
+        for (auto p : group) {
+          put(p, at::mm(q.t(), plain->weights().at({l, p}).to(at::kDouble)));
+          if (auto it = b.bias.find(p); it != b.bias.end())
+            req.tensors["b." + std::to_string(l) + "." + std::to_string(static_cast<int>(p))] =
+                at::mv(q.t(), it->second.to(at::kDouble)).to(at::kFloat);
+        }
+      for (auto group : {bp.attn_in, bp.mlp_in})
+        for (auto p : group)
+          if (auto it = b.bias.find(p); it != b.bias.end())
+            req.tensors["b." + std::to_string(l) + "." + std::to_string(static_cast<int>(p))] = it->second;
+    }
+  }
+  auto r = server_->call(std::move(req));
+  VEIL_CHECK_IO(r.ints.size() == 2 && r.ints[0] == o_.k && r.ints[1] == middle_end_, "split server at ",
+                server_->peer(), " did not open the middle [", o_.k, ", ", middle_end_, ")");
+}
+
+std::vector<at::Tensor> SplitClient::trainable() {
+  return o_.gradfree ? top_params_ : lora_->parameters();
+}
+
+at::Tensor SplitClient::apply_dcor(const at::Tensor& h) {
+  if (o_.dcor <= 0 || !at::GradMode::is_enabled() || !h.requires_grad() || !embedding_.defined()) return h;
+  const auto d = h.size(-1);
+  auto x = embedding_.detach().reshape({-1, d});
+  auto z = h.detach().reshape({-1, d}).requires_grad_(true);
+  const std::int64_t n = x.size(0), cap = 256;  // O(n²) distances: a strided subsample of tokens
+  at::Tensor idx = n > cap ? at::arange(0, n, (n + cap - 1) / cap, at::kLong) : at::arange(n, at::kLong);
+  auto p = distance_correlation(x.index_select(0, idx), z.index_select(0, idx));
+  auto g = torch::autograd::grad({p * o_.dcor}, {z})[0];
+  last_dcor_ = p.item<double>();
+  return AddGrad::apply(h, g.reshape(h.sizes()));
+}
+
+at::Tensor SplitClient::remote_middle(const at::Tensor& h, std::int64_t offset) {
+  seq_len_seen_ = std::max<std::int64_t>(seq_len_seen_, h.size(1));
+  at::Tensor s = h;
+  if (o_.clip > 0) s = clip_rows(s, o_.clip);
+  if (o_.noise == Noise::kGaussian) s = s + secret_normal(s.sizes()) * o_.noise_scale;
+  if (o_.noise == Noise::kLaplace) s = s + secret_laplace(s.sizes()) * o_.noise_scale;
+  const bool link = !o_.gradfree && at::GradMode::is_enabled() && s.requires_grad();
+  if (link) return RemoteMiddle::apply(s, this, offset);
+  return send_forward(s.detach(), offset, next_mb_++, false);
+}
+
+at::Tensor SplitClient::send_forward(const at::Tensor& h, std::int64_t offset, int mb, bool want_grad) {
+  at::Tensor s = h.detach();
+  if (o_.mix) s = at::matmul(s.to(at::kDouble), mix_).to(at::kFloat);
+  transport::Message req;
+  req.op = kOpForward;
+  req.ints = {mb, static_cast<std::int32_t>(offset), want_grad ? 1 : 0};
+  encode_wire(req.tensors, "h", s, o_.quant_bits);
+  auto r = server_->call(std::move(req));
+  ++forwards_;
+  auto out = decode_wire(r.tensors, "h");
+  VEIL_CHECK_IO(out.sizes() == h.sizes(), "split server returned ", out.sizes(), " for ", h.sizes());
+  if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
+  return out;
+}
+
+at::Tensor SplitClient::send_backward(const at::Tensor& g, int mb) {
+  at::Tensor s = g.detach();
+  if (o_.mix) s = at::matmul(s.to(at::kDouble), mix_).to(at::kFloat);
+  transport::Message req;
+  req.op = kOpBackward;
+  req.ints = {mb};
+  encode_wire(req.tensors, "g", s, o_.quant_bits);
+  auto r = server_->call(std::move(req));
+  ++backwards_;
+  auto out = decode_wire(r.tensors, "g");
+  VEIL_CHECK_IO(out.sizes() == g.sizes(), "split server returned a gradient of shape ", out.sizes());
+  if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
+  return out;
+}
+
+void SplitClient::zo_update(std::span<const train::MicroBatch> micro, double lr) {
+  // SPSA / MeZO: two forward passes at θ ± εz give the directional derivative along z.
+  at::NoGradGuard ng;
+  split_lm_->set_training(false);
+  std::vector<at::Tensor> bottom, z;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ULL + static_cast<std::uint64_t>(zo_steps_));
+  for (const auto& [site, p] : lora_->pairs())
+    if (site.layer < o_.k)
+      for (const auto& t : {p.a, p.b}) {
+        bottom.push_back(t);
+        z.push_back(at::normal(0.0, 1.0, t.sizes(), gen));
+      }
+  if (bottom.empty()) return;
+  auto loss = [&] {
+    double sum = 0;
+    std::int64_t n = 0;
+    for (const auto& mb : micro) {
+      auto l = train::causal_lm_loss(*split_lm_, mb.input_ids, mb.labels);
+      sum += l.sum.item<double>();
+      n += l.targets;
+    }
+    return n ? sum / static_cast<double>(n) : 0.0;
+  };
+  auto shift = [&](double s) {
+    for (std::size_t i = 0; i < bottom.size(); ++i) bottom[i].add_(z[i] * s);
+  };
+  shift(o_.zo_eps);
+  const double plus = loss();
+  shift(-2 * o_.zo_eps);
+  const double minus = loss();
+  shift(o_.zo_eps);
+  last_zo_grad_ = (plus - minus) / (2 * o_.zo_eps);
+  shift(-lr * last_zo_grad_);
+  ++zo_steps_;
+}
+
+train::StepStats SplitClient::step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) {
+  if (o_.gradfree && o_.zo_bottom) {
+    zo_update(micro, o_.zo_lr > 0 ? o_.zo_lr : cfg_.optim.lr);  // constant rate, plain SGD (MeZO)
+  }
+  auto s = trainer.step(micro);
+  tokens_ += s.tokens;
+  transport::Message req;
+  req.op = kOpStep;
+  req.meta["lr"] = std::to_string(s.lr);
+  (void)server_->call(std::move(req));
+  return s;
+}
+
+train::EvalStats SplitClient::evaluate(std::span<const train::MicroBatch> batches) {
+  for (const auto& b : batches) tokens_ += b.input_ids.numel();
+  return train::evaluate_loss(*split_lm_, batches);
+}
+
+nlohmann::json SplitClient::report() const {
+  const auto& c = inner_.model->config();
+  const auto st = server_->stats();
+  const double L = static_cast<double>(c.num_layers), client_blocks = o_.k + o_.m;
+  const auto cm = cost_model(c, std::max<std::int64_t>(1, seq_len_seen_));
+  const double total_params = L * cm.block_params + cm.head_params + (c.tie_word_embeddings ? 0 : cm.embed_params);
+  const double client_params = client_blocks * cm.block_params + cm.head_params + (c.tie_word_embeddings ? 0 : cm.embed_params);
+  // Training FLOPs per token: forward + backward (2× forward) where gradients flow.
+  const double plain_flops = 3 * (L * cm.block_flops + cm.head_flops);
+  double client_flops = 3 * (client_blocks * cm.block_flops + cm.head_flops);
+  if (o_.gradfree)
+    client_flops = (o_.zo_bottom ? 3 : 1) * o_.k * cm.block_flops + 3 * (o_.m * cm.block_flops + cm.head_flops);
+  nlohmann::json j = {
+      {"k", o_.k}, {"m", o_.m}, {"server_layers", {o_.k, middle_end_}}, {"server", server_->peer()},
+      {"calls", st.calls}, {"bytes_up", st.bytes_sent}, {"bytes_down", st.bytes_received},
+      {"tokens", tokens_}, {"forwards", forwards_}, {"backwards", backwards_},
+      {"bytes_up_per_token", tokens_ ? static_cast<double>(st.bytes_sent) / static_cast<double>(tokens_) : 0.0},
+      {"bytes_down_per_token", tokens_ ? static_cast<double>(st.bytes_received) / static_cast<double>(tokens_) : 0.0},
+      {"client_param_share", client_params / total_params},
+      {"client_flop_share", client_flops / plain_flops},
+      {"trained_parameters", lora_->num_parameters()},
+      {"noise", noise_accounting(o_, c.hidden_size)},
+      {"quant_bits", o_.quant_bits}, {"mix", o_.mix ? "orthogonal" : "none"}, {"server_lora", o_.server_lora},
+      {"server_sees", o_.gradfree ? "hidden states at layer k (forward only)"
+                                  : "hidden states at layer k and gradients at layer L-m, per micro-batch"}};
+  if (o_.dcor > 0) j["dcor"] = {{"weight", o_.dcor}, {"last", last_dcor_}};
+  if (o_.gradfree && o_.zo_bottom) j["zo"] = {{"eps", o_.zo_eps}, {"steps", zo_steps_}, {"last_directional_derivative", last_zo_grad_}};
+  return j;
+}
+
+std::unique_ptr<train::DesignSession> open_split_session(const train::FinetuneConfig& cfg, const SplitOptions& o,
+                                                         std::shared_ptr<transport::Endpoint> server) {
+  return std::make_unique<SplitClient>(cfg, o, std::move(server));
+}
+
+}  // namespace veil::designs::guarded

@@ -1,0 +1,183 @@
+#include "designs/guarded/server.h"
+
+#include <map>
+#include <mutex>
+
+#include <torch/torch.h>
+
+#include "designs/guarded/privacy.h"
+#include "veil/model/loader.h"
+#include "veil/transport/service.h"
+#include "veil/util/check.h"
+
+namespace veil::designs::guarded {
+namespace {
+
+using transport::Message;
+using transport::ProtocolError;
+
+struct ServerState {
+  WorkerContext ctx;
+  bool gradfree = false;
+  std::mutex mu;
+  // Set by split.open.
+  std::unique_ptr<model::CausalLM> model;
+  int first = 0, last = 0, bits = 0;
+  std::shared_ptr<model::LoraAdapters> lora;
+  std::unique_ptr<torch::optim::AdamW> opt;
+  std::map<int, std::pair<at::Tensor, at::Tensor>> graphs;  // micro-batch id -> (input leaf, output)
+
+  void open(const Message& req) {
+    if (req.ints.size() != 5) throw ProtocolError("split.open needs ints {k, L-m, server_lora, lora_r, quant_bits}");
+    auto cfg = model::ModelConfig::from_file(ctx.model / "config.json");
+    const int k = req.ints[0], end = req.ints[1];
+    if (k < 1 || end <= k || end >= cfg.num_layers)
+      throw ProtocolError("split.open: middle [" + std::to_string(k) + ", " + std::to_string(end) +
+                          ") must be inside (0, " + std::to_string(cfg.num_layers) + ")");
+    if (ctx.first_layer > k || (ctx.last_layer >= 0 && ctx.last_layer < end))
+      throw ProtocolError("split.open: this worker serves only layers [" + std::to_string(ctx.first_layer) + ", " +
+                          std::to_string(ctx.last_layer) + ")");
+    const bool mixed = req.meta.count("mix") && req.meta.at("mix") == "orthogonal";
+    model::ModelParams params;
+    params.blocks.resize(cfg.num_layers);
+    model::LinearWeights linear;
+    auto bp = model::block_projections(cfg.family);
+    if (!mixed) {
+      // The server's own copy of the weights: it keeps the middle blocks only.
+      auto files = model::read_model(ctx.model);
+      for (int l = k; l < end; ++l) params.blocks[l] = files.weights.params.blocks[l];
+      for (auto& [site, w] : files.weights.linear)
+        if (site.layer >= k && site.layer < end) linear[site] = w;
+    } else {
+      // Mixed weights uploaded by the client; norms are folded into them (RMSNorm weight 1).
+      if (cfg.family != model::Family::kLlama) throw ProtocolError("mix=orthogonal needs a Llama (RMSNorm) model");
+      for (int l = k; l < end; ++l) {
+        auto& b = params.blocks[l];
+        b.norm1_w = at::ones({cfg.hidden_size});
+        b.norm2_w = at::ones({cfg.hidden_size});
+        for (auto group : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out})
+          for (model::Proj p : group) {
+            auto key = "w." + std::to_string(l) + "." + std::to_string(static_cast<int>(p));
+            auto [out, in] = model::proj_shape(cfg, p);
+            const auto& w = req.tensor(key);
+            if (w.scalar_type() != at::kFloat || w.dim() != 2 || w.size(0) != out || w.size(1) != in)
+              throw ProtocolError("split.open: " + key + " must be f32 [" + std::to_string(out) + ", " +
+                                  std::to_string(in) + "]");
+            linear[{l, p}] = w;
+            auto bkey = "b." + std::to_string(l) + "." + std::to_string(static_cast<int>(p));
+            if (req.tensors.count(bkey)) b.bias[p] = req.tensor(bkey);
+          }
+      }
+    }
+    model = model::build_model(cfg, std::move(params), std::make_shared<model::PlainExecutor>(std::move(linear)));
+    first = k;
+    last = end;
+    bits = req.ints[4];
+    graphs.clear();
+    lora.reset();
+    opt.reset();
+    if (req.ints[2] != 0) {
+      if (gradfree) throw ProtocolError("gradfree: the server trains nothing (server_lora=0)");
+      model::LoraConfig lc;
+      lc.r = req.ints[3];
+      lc.alpha = req.meta.count("lora_alpha") ? std::stod(req.meta.at("lora_alpha")) : 16.0;
+      auto seed = req.meta.count("seed") ? std::stoull(req.meta.at("seed")) : 0ULL;
+      lora = std::make_shared<model::LoraAdapters>(cfg, lc, seed);
+      for (auto it = lora->pairs().begin(); it != lora->pairs().end();)
+        it = (it->first.layer >= k && it->first.layer < end) ? std::next(it) : lora->pairs().erase(it);
+      model->set_lora(lora);
+      opt = std::make_unique<torch::optim::AdamW>(lora->parameters(), torch::optim::AdamWOptions(1e-3));
+    }
+  }
+
+  at::Tensor run(at::Tensor h, std::int64_t offset) {
+    for (int l = first; l < last; ++l) h = model->block(l, h, nullptr, offset);
+    return h;
+  }
+
+  Message forward(const Message& req) {
+    if (!model) throw ProtocolError("split.forward before split.open");
+    if (req.ints.size() != 3) throw ProtocolError("split.forward needs ints {micro_batch, offset, want_grad}");
+    auto h = decode_wire(req.tensors, "h");
+    const auto& c = model->config();
+    if (h.dim() != 3 || h.size(2) != c.hidden_size || req.ints[1] < 0 ||
+        req.ints[1] + h.size(1) > c.max_position_embeddings)
+      throw ProtocolError("split.forward: activation must be [B, T, hidden] within the model's positions");
+    const bool want_grad = req.ints[2] != 0;
+    if (want_grad && gradfree) throw ProtocolError("gradfree: the server keeps no graph (want_grad must be 0)");
+    Message r;
+    r.op = req.op;
+    if (want_grad) {
+      at::AutoGradMode on(true);
+      model->set_training(true);
+      auto x = h.detach().requires_grad_(true);
+      auto y = run(x, req.ints[1]);
+      graphs[req.ints[0]] = {x, y};
+      encode_wire(r.tensors, "h", y, bits);
+    } else {
+      at::NoGradGuard off;
+      model->set_training(false);
+      encode_wire(r.tensors, "h", run(h, req.ints[1]), bits);
+    }
+    return r;
+  }
+
+  Message backward(const Message& req) {
+    if (req.ints.size() != 1) throw ProtocolError("split.backward needs ints {micro_batch}");
+    auto it = graphs.find(req.ints[0]);
+    if (it == graphs.end()) throw ProtocolError("split.backward: no forward kept for this micro-batch");
+    auto g = decode_wire(req.tensors, "g");
+    auto [x, y] = it->second;
+    graphs.erase(it);
+    if (!g.sizes().equals(y.sizes())) throw ProtocolError("split.backward: gradient shape does not match the output");
+    at::AutoGradMode on(true);
+    y.backward(g);  // accumulates the server LoRA's gradients too
+    Message r;
+    r.op = req.op;
+    encode_wire(r.tensors, "g", x.grad(), bits);
+    return r;
+  }
+
+  Message step(const Message& req) {
+    graphs.clear();  // forwards of micro-batches without targets are never backwarded
+    if (opt) {
+      auto lr = req.meta.count("lr") ? std::stod(req.meta.at("lr")) : 1e-3;
+      for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      opt->step();
+      opt->zero_grad();
+    }
+    Message r;
+    r.op = req.op;
+    return r;
+  }
+};
+
+}  // namespace
+
+void install_split_server(transport::Service& service, const WorkerContext& ctx, bool gradfree) {
+  VEIL_CHECK_ARG(ctx.options.empty(), "split/gradfree workers take no --opt (the client sends k, m and its options)");
+  VEIL_CHECK_ARG(std::filesystem::exists(ctx.model / "config.json"), "split worker: --model must be an HF directory (",
+                 ctx.model.string(), ")");
+  auto s = std::make_shared<ServerState>();
+  s->ctx = ctx;
+  s->gradfree = gradfree;
+  auto locked = [s](Message (ServerState::*fn)(const Message&)) {
+    return [s, fn](const Message& req) {
+      std::lock_guard lock(s->mu);
+      return (s.get()->*fn)(req);
+    };
+  };
+  service.on(kOpOpen, [s](const Message& req) {
+    std::lock_guard lock(s->mu);
+    s->open(req);
+    Message r;
+    r.op = req.op;
+    r.ints = {s->first, s->last};
+    return r;
+  });
+  service.on(kOpForward, locked(&ServerState::forward));
+  if (!gradfree) service.on(kOpBackward, locked(&ServerState::backward));
+  service.on(kOpStep, locked(&ServerState::step));
+}
+
+}  // namespace veil::designs::guarded
