@@ -154,8 +154,11 @@ nlohmann::json HeLoraSession::report() const {
   j["owner_base_parameters"] = owner_params_;
   j["total_base_parameters"] = total_params_;
   j["lora_parameters"] = lora_->num_parameters();
-  j["owner_parameter_share"] = static_cast<double>(owner_params_ + lora_->num_parameters()) /
-                               static_cast<double>(total_params_ + lora_->num_parameters());
+  // The base model's parameters held by the data owner (the goal: at most 10%), and the share
+  // counting the adapters it trains as well.
+  j["owner_parameter_share"] = static_cast<double>(owner_params_) / static_cast<double>(total_params_);
+  j["owner_parameter_share_with_lora"] = static_cast<double>(owner_params_ + lora_->num_parameters()) /
+                                         static_cast<double>(total_params_ + lora_->num_parameters());
   j["tokens"] = tokens_;
   j["upload_bytes"] = t.upload_bytes;
   j["result_bytes"] = t.result_bytes;
