@@ -79,7 +79,7 @@ at::Tensor attention_core(const ModelConfig& cfg, const at::Tensor& q, const at:
   auto qg = qh.reshape({b, kvh, g * t, hd});
   auto scores = at::matmul(qg, kh.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
   scores = scores.view({b, kvh, g, t, s});
-  if (t > 1 || s > t) {
+  if (t > 1) {  // a single query (decoding) sees every cached key: no mask
     // Query i (absolute position s - t + i) sees keys 0 .. s - t + i.
     auto qi = at::arange(t, at::kLong).unsqueeze(1) + (s - t);
     auto kj = at::arange(s, at::kLong).unsqueeze(0);

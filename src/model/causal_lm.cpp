@@ -67,8 +67,14 @@ at::Tensor CausalLM::lm_head(const at::Tensor& h) {
 
 at::Tensor CausalLM::hidden_states(const at::Tensor& ids, KvCache* cache) {
   VEIL_CHECK_ARG(ids.dim() == 2, "token ids must be [batch, time], got ", ids.sizes());
-  VEIL_CHECK_ARG(ids.numel() == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < cfg_.vocab_size),
-                 "token id out of range [0, ", cfg_.vocab_size, ")");
+  VEIL_CHECK_ARG(ids.scalar_type() == at::kLong, "token ids must be int64");
+  {
+    // A plain loop: two reductions and their item() syncs cost more than a decode step's norms.
+    auto c = ids.contiguous();
+    const auto* p = c.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0, n = c.numel(); i < n; ++i)
+      VEIL_CHECK_ARG(p[i] >= 0 && p[i] < cfg_.vocab_size, "token id ", p[i], " out of range [0, ", cfg_.vocab_size, ")");
+  }
   const std::int64_t offset = cache ? cache->length() : 0;
   VEIL_CHECK_ARG(offset + ids.size(1) <= cfg_.max_position_embeddings, "sequence of ", offset + ids.size(1),
                  " tokens exceeds the model's maximum of ", cfg_.max_position_embeddings);

@@ -80,7 +80,8 @@ LoraAdapters::LoraAdapters(const ModelConfig& model, LoraConfig cfg, std::map<Li
 at::Tensor LoraAdapters::delta(const LinearSite& site, const at::Tensor& x) const {
   const auto& p = pairs_.at(site);
   auto xin = (training_ && cfg_.dropout > 0) ? at::dropout(x, cfg_.dropout, true) : x;
-  return at::linear(at::linear(xin, p.a), p.b) * cfg_.scaling();
+  // Scale the rank-r intermediate: the smallest tensor of the branch.
+  return at::linear(at::linear(xin, p.a) * cfg_.scaling(), p.b);
 }
 
 at::Tensor LoraAdapters::delta_weight(const LinearSite& site) const {

@@ -1,11 +1,70 @@
 #include "veil/train/loss.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "veil/model/causal_lm.h"
+#include "veil/model/linear_executor.h"
 #include "veil/util/check.h"
 
 namespace veil::train {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Logits of at most this many elements exist at a time in the fused head (32 MB of float).
+constexpr std::int64_t kChunkElements = std::int64_t{8} << 20;
+
+// Σ cross-entropy(h·Wᵀ, targets) over rows, in chunks of rows: each chunk's logits become its
+// softmax in place, then its input gradient (softmax − onehot)·W right away, so no [N, vocab]
+// logits, log-probabilities or logit gradients are ever materialised. The backward only scales the
+// stored input gradient. W is a frozen base weight (no gradient).
+struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEntropy> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& w, const at::Tensor& targets,
+                            bool need_grad) {
+    const auto n = h.size(0), vocab = w.size(0);
+    const auto rows = std::max<std::int64_t>(1, kChunkElements / vocab);
+    at::Tensor dh = need_grad ? at::empty_like(h) : at::Tensor();
+    double total = 0;
+    for (std::int64_t r = 0; r < n; r += rows) {
+      const auto m = std::min(rows, n - r);
+      auto hc = h.narrow(0, r, m);
+      auto tc = targets.narrow(0, r, m).unsqueeze(1);
+      auto logits = at::mm(hc, w.t());                       // [m, V]
+      auto lse = at::logsumexp(logits, 1, /*keepdim=*/true);  // [m, 1]
+      total += (lse - logits.gather(1, tc)).sum().item<double>();
+      if (need_grad) {
+        logits.sub_(lse).exp_();                                    // softmax
+        logits.scatter_(1, tc, logits.gather(1, tc) - 1.0);        // − onehot
+        auto out = dh.narrow(0, r, m);
+        at::mm_out(out, logits, w);
+      }
+    }
+    if (need_grad) ctx->save_for_backward({dh});
+    return at::scalar_tensor(total, h.options());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto dh = ctx->get_saved_variables()[0];
+    return {dh * grads[0], at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// The fused path applies when the LM head is a frozen plain weight without a LoRA branch.
+at::Tensor fused_head_weight(model::CausalLM& model) {
+  auto* plain = dynamic_cast<model::PlainExecutor*>(&model.executor());
+  if (!plain) return {};
+  const model::LinearSite head{static_cast<int>(model.config().num_layers), model::Proj::kLmHead};
+  if (model.lora() && model.lora()->has(head)) return {};
+  auto it = plain->weights().find(head);
+  if (it == plain->weights().end() || it->second.requires_grad()) return {};
+  return it->second;
+}
+
+}  // namespace
 
 LossSum causal_lm_loss(model::CausalLM& model, const at::Tensor& input_ids, const at::Tensor& labels) {
   VEIL_CHECK_ARG(input_ids.sizes() == labels.sizes(), "labels ", labels.sizes(), " do not match inputs ",
@@ -20,8 +79,15 @@ LossSum causal_lm_loss(model::CausalLM& model, const at::Tensor& input_ids, cons
     return out;
   }
   auto hs = h.reshape({-1, h.size(-1)}).index_select(0, idx);
+  auto targets = flat_labels.index_select(0, idx);
+  VEIL_CHECK_ARG(targets.min().item<std::int64_t>() >= 0 && targets.max().item<std::int64_t>() < model.config().vocab_size,
+                 "label out of range [0, ", model.config().vocab_size, ")");
+  if (auto w = fused_head_weight(model); w.defined()) {
+    out.sum = FusedHeadCrossEntropy::apply(hs, w, targets, hs.requires_grad() && at::GradMode::is_enabled());
+    return out;
+  }
   auto logits = model.lm_head(hs);
-  out.sum = at::cross_entropy_loss(logits, flat_labels.index_select(0, idx), {}, at::Reduction::Sum);
+  out.sum = at::cross_entropy_loss(logits, targets, {}, at::Reduction::Sum);
   return out;
 }
 
