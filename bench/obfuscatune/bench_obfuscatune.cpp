@@ -1,0 +1,225 @@
+// obfuscatune's overhead: LoRA training step time of the enclave + in-process worker against the
+// plain design, side by side in one run (steps interleaved round-robin so that load on a shared
+// machine hits every variant alike), for GPT-2-small and Llama-3.2-1B shapes. Also times the
+// transforms alone (x·R for a [tokens, d] activation) and a κ sweep of the logits' error.
+//
+//   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--seq T]
+//                     [--batch B] [--dense-full]
+//
+// The shapes keep their widths; layers and vocabulary are cut (defaults: 2 and 1 layers, vocab
+// 4096) so that a run fits a 2-core machine. Embeddings and LM head are identical work in both
+// designs, so cutting them makes the ratio larger, not smaller. Ends with one JSON line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include "veil/designs/obfuscatune/enclave.h"
+#include "veil/designs/obfuscatune/secret_rng.h"
+#include "veil/designs/registry.h"
+#include "veil/model/family.h"
+#include "veil/model/loader.h"
+#include "veil/runtime/threads.h"
+#include "veil/train/trainer.h"
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace obf = veil::designs::obfuscatune;
+
+struct Options {
+  std::vector<std::string> models = {"gpt2", "llama1b"};
+  int layers = -1, steps = 5, seq = 128, batch = 2;
+  std::int64_t vocab = 4096;
+  bool dense_full = false;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double round3(double v) { return std::round(v * 1000) / 1000; }
+
+veil::model::ModelConfig make_config(const std::string& name, int layers, std::int64_t vocab) {
+  veil::model::ModelConfig c;
+  if (name == "gpt2") {
+    c.family = veil::model::Family::kGpt2;
+    c.hidden_size = 768;
+    c.num_layers = 2;
+    c.num_heads = c.num_kv_heads = 12;
+    c.head_dim = 64;
+    c.intermediate_size = 3072;
+    c.max_position_embeddings = 1024;
+    c.hidden_act = "gelu_new";
+  } else if (name == "llama1b") {
+    c.family = veil::model::Family::kLlama;
+    c.hidden_size = 2048;
+    c.num_layers = 1;
+    c.num_heads = 32;
+    c.num_kv_heads = 8;
+    c.head_dim = 64;
+    c.intermediate_size = 8192;
+    c.max_position_embeddings = 131072;
+    c.rope_theta = 500000.0;
+    c.hidden_act = "silu";
+  } else {
+    throw std::invalid_argument("--model must be gpt2, llama1b or both (got '" + name + "')");
+  }
+  c.vocab_size = vocab;
+  c.tie_word_embeddings = true;
+  if (layers > 0) c.num_layers = layers;
+  c.validate();
+  return c;
+}
+
+veil::model::ModelFiles random_files(const veil::model::ModelConfig& cfg) {
+  return {cfg, veil::model::family_traits(cfg.family).import_weights(cfg, veil::model::random_hf_weights(cfg, 1))};
+}
+
+struct Variant {
+  std::string name;
+  std::map<std::string, std::string> opts;  // empty name "plain": the plain design
+};
+
+json run_model(const Options& o, const std::string& name) {
+  const auto cfg = make_config(name, o.layers, o.vocab);
+  std::vector<Variant> variants{{"plain", {}},
+                                {"dense-paper", {{"variant", "paper"}}},
+                                {"hadamard-paper", {{"matrix", "hadamard"}, {"variant", "paper"}}},
+                                {"hadamard-full", {{"matrix", "hadamard"}}},
+                                {"hadamard-full+freivalds", {{"matrix", "hadamard"}, {"freivalds", "1"}}}};
+  if (name == "gpt2" || o.dense_full) variants.insert(variants.begin() + 2, {"dense-full", {}});
+
+  struct Built {
+    Variant v;
+    veil::model::LoadedModel plain;
+    std::unique_ptr<obf::ObfuscatuneEnclave> enclave;
+    std::shared_ptr<veil::model::LoraAdapters> lora;
+    std::unique_ptr<veil::train::Trainer> trainer;
+    std::vector<double> ms;
+    double setup_s = 0;
+    veil::model::CausalLM& model() { return enclave ? enclave->model() : *plain.model; }
+  };
+  std::vector<Built> built;
+  veil::train::OptimConfig oc;
+  oc.lr = 1e-4;
+  oc.total_steps = o.steps + 1;
+  for (const auto& v : variants) {
+    Built b;
+    b.v = v;
+    auto t0 = Clock::now();
+    b.lora = std::make_shared<veil::model::LoraAdapters>(cfg, veil::model::LoraConfig{}, 2);
+    if (v.name == "plain") {
+      auto files = random_files(cfg);
+      b.plain.executor = std::make_shared<veil::model::PlainExecutor>(std::move(files.weights.linear));
+      b.plain.model = veil::model::build_model(cfg, std::move(files.weights.params), b.plain.executor);
+      b.plain.model->set_lora(b.lora);
+    } else {
+      auto pool = veil::designs::open_workers("obfuscatune", {}, {}, static_cast<int>(cfg.num_layers));
+      b.enclave = std::make_unique<obf::ObfuscatuneEnclave>(random_files(cfg), obf::ObfuscatuneOptions::parse(v.opts),
+                                                            std::move(pool), b.lora);
+    }
+    b.setup_s = ms_since(t0) / 1000;
+    b.trainer = std::make_unique<veil::train::Trainer>(b.model(), b.lora->parameters(), oc);
+    std::printf("%s %-24s set up in %.1f s\n", name.c_str(), v.name.c_str(), b.setup_s);
+    std::fflush(stdout);
+    built.push_back(std::move(b));
+  }
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  at::Tensor ids = at::randint(cfg.vocab_size, {o.batch, o.seq + 1}, gen, at::kLong);
+  std::vector<veil::train::MicroBatch> micro{{ids.narrow(1, 0, o.seq).clone(), ids.narrow(1, 1, o.seq).clone()}};
+  for (int i = 0; i <= o.steps; ++i)  // round-robin; round 0 is warm-up
+    for (auto& b : built) {
+      auto t0 = Clock::now();
+      (void)b.trainer->step(micro);
+      if (i > 0) b.ms.push_back(ms_since(t0));
+    }
+  json out = {{"model", name}, {"layers", cfg.num_layers}, {"vocab", cfg.vocab_size},
+              {"tokens_per_step", o.batch * o.seq}, {"variants", json::object()}};
+  const double plain_ms = median(built[0].ms);
+  for (auto& b : built) {
+    const double m = median(b.ms);
+    json j = {{"step_ms", round3(m)}, {"ratio", round3(m / plain_ms)}, {"setup_s", round3(b.setup_s)}};
+    if (b.enclave) {
+      auto rep = b.enclave->report();
+      j["bytes_per_token"] = round3(rep.at("bytes_per_token").get<double>());
+      j["enclave_secret_mb"] = round3(rep.at("enclave_secret_bytes").get<double>() / 1e6);
+    }
+    std::printf("%s %-24s median step %8.1f ms  ratio %.3f\n", name.c_str(), b.v.name.c_str(), m, m / plain_ms);
+    out["variants"][b.v.name] = j;
+  }
+  // The transforms alone on one [tokens, d] activation (d = hidden and MLP width).
+  obf::SecretRng rng;
+  json tr = json::object();
+  for (std::int64_t d : {cfg.hidden_size, cfg.intermediate_size}) {
+    at::Tensor x = at::randn({o.batch * o.seq, d});
+    for (auto kind : {obf::MatrixKind::kOrthogonal, obf::MatrixKind::kHadamard}) {
+      auto t = obf::SecretTransform::draw(kind, d, 1, rng);
+      std::vector<double> ms;
+      for (int i = 0; i < 7; ++i) {
+        auto t0 = Clock::now();
+        (void)t.apply(x, obf::Side::kR);
+        ms.push_back(ms_since(t0));
+      }
+      tr[std::string(obf::to_string(kind)) + "_d" + std::to_string(d) + "_ms"] = round3(median(ms));
+    }
+    at::Tensor w = at::randn({d, d});
+    std::vector<double> ms;
+    for (int i = 0; i < 7; ++i) {
+      auto t0 = Clock::now();
+      (void)at::matmul(x, w);
+      ms.push_back(ms_since(t0));
+    }
+    tr["gemm_dxd_d" + std::to_string(d) + "_ms"] = round3(median(ms));
+  }
+  out["transform_only"] = tr;
+  std::cout << "  transforms: " << tr.dump() << "\n";
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      auto next = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--model") {
+        auto m = next();
+        o.models = m == "both" ? std::vector<std::string>{"gpt2", "llama1b"} : std::vector<std::string>{m};
+      } else if (a == "--layers") o.layers = std::stoi(next());
+      else if (a == "--steps") o.steps = std::stoi(next());
+      else if (a == "--seq") o.seq = std::stoi(next());
+      else if (a == "--batch") o.batch = std::stoi(next());
+      else if (a == "--vocab") o.vocab = std::stoll(next());
+      else if (a == "--dense-full") o.dense_full = true;
+      else throw std::invalid_argument("unknown argument " + a);
+    }
+    if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
+    veil::runtime::configure_threads({});
+    veil::designs::register_builtin_designs();
+    std::printf("bench obfuscatune: %s, batch %d x seq %d, %d steps\n", veil::runtime::describe_threads().c_str(),
+                o.batch, o.seq, o.steps);
+    json all = {{"bench", "obfuscatune"}, {"threads", veil::runtime::describe_threads()}, {"models", json::array()}};
+    for (const auto& m : o.models) all["models"].push_back(run_model(o, m));
+    std::cout << all.dump() << std::endl;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_obfuscatune: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,95 @@
+// The secret transforms: each kind is the matrix it claims (inverse, transpose, condition number),
+// the structured one is orthogonal for any size, and options are validated.
+#include "veil/designs/obfuscatune/transform.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "veil/designs/obfuscatune/options.h"
+#include "veil/designs/obfuscatune/secret_rng.h"
+
+namespace veil::designs::obfuscatune {
+namespace {
+
+double cond(const at::Tensor& m) {
+  auto s = at::linalg_svdvals(m);
+  return (s.max() / s.min()).item<double>();
+}
+
+TEST(ObfuscatuneTransform, EveryKindAppliesItsMatrixInverseAndTransposes) {
+  SecretRng rng;
+  for (MatrixKind kind : {MatrixKind::kOrthogonal, MatrixKind::kKappa, MatrixKind::kGaussian, MatrixKind::kHadamard}) {
+    for (std::int64_t d : {1, 8, 24, 96}) {
+      auto t = SecretTransform::draw(kind, d, 10.0, rng);
+      at::Tensor r = t.dense();
+      at::Tensor x = rng.normal({5, d});
+      const double tol = 1e-4 * (kind == MatrixKind::kGaussian ? cond(r) : 10.0);
+      EXPECT_TRUE(at::allclose(t.apply(x, Side::kR), x.mm(r), 1e-4, 1e-4)) << to_string(kind) << " d=" << d;
+      EXPECT_LT((t.apply(t.apply(x, Side::kR), Side::kInverse) - x).abs().max().item<double>(), tol)
+          << to_string(kind) << " d=" << d;
+      EXPECT_TRUE(at::allclose(t.apply(x, Side::kTranspose), x.mm(r.t()), 1e-4, 1e-4)) << to_string(kind);
+      EXPECT_LT((t.apply(t.apply(x, Side::kTranspose), Side::kInverseTranspose) - x).abs().max().item<double>(), tol)
+          << to_string(kind);
+    }
+  }
+}
+
+TEST(ObfuscatuneTransform, ConditionNumbersAreAsChosen) {
+  SecretRng rng;
+  EXPECT_NEAR(cond(SecretTransform::draw(MatrixKind::kOrthogonal, 64, 1, rng).dense()), 1.0, 1e-5);
+  EXPECT_NEAR(cond(SecretTransform::draw(MatrixKind::kHadamard, 96, 1, rng).dense()), 1.0, 1e-5);
+  for (double k : {10.0, 1e3, 1e4}) {
+    const double c = cond(SecretTransform::draw(MatrixKind::kKappa, 64, k, rng).dense());
+    EXPECT_NEAR(c / k, 1.0, 0.02) << "kappa " << k;  // float32 storage
+  }
+  // The paper's naive Gaussian matrices are far from well conditioned.
+  EXPECT_GT(cond(SecretTransform::draw(MatrixKind::kGaussian, 64, 1, rng).dense()), 10.0);
+}
+
+TEST(ObfuscatuneTransform, BlockHadamardIsASymmetricInvolutionForAnySize) {
+  for (std::int64_t d : {1, 2, 64, 96, 768, 4096, 4100}) {
+    at::Tensor x = at::randn({3, d}, at::kDouble);
+    at::Tensor y = block_hadamard(x);
+    EXPECT_TRUE(at::allclose(block_hadamard(y), x, 1e-9, 1e-9)) << d;
+    EXPECT_NEAR(y.norm().item<double>(), x.norm().item<double>(), 1e-9 * x.norm().item<double>()) << d;
+  }
+  // Size 128 (64 × 2 factors) is the Sylvester matrix.
+  at::Tensor h = block_hadamard(at::eye(128, at::kDouble)) * std::sqrt(128.0);
+  EXPECT_TRUE(at::allclose(h.abs(), at::ones({128, 128}, at::kDouble)));
+  EXPECT_TRUE(at::allclose(h, h.t()));
+}
+
+TEST(ObfuscatuneTransform, FreshDrawsDiffer) {
+  SecretRng rng;
+  auto a = SecretTransform::draw(MatrixKind::kHadamard, 32, 1, rng).dense();
+  auto b = SecretTransform::draw(MatrixKind::kHadamard, 32, 1, rng).dense();
+  EXPECT_GT((a - b).abs().max().item<double>(), 0.1);
+  EXPECT_NE(rng.permutation(64).equal(rng.permutation(64)), true);
+}
+
+TEST(ObfuscatuneOptions, ParsesAndRejects) {
+  auto o = ObfuscatuneOptions::parse({{"kappa", "100"}, {"freivalds", "0.5"}, {"variant", "paper"}});
+  EXPECT_EQ(o.matrix, MatrixKind::kKappa);
+  EXPECT_EQ(o.kappa, 100.0);
+  EXPECT_EQ(o.variant, Variant::kPaper);
+  EXPECT_EQ(ObfuscatuneOptions::parse({}).matrix, MatrixKind::kOrthogonal);
+  auto rejects = [](std::map<std::string, std::string> m, const std::string& needle) {
+    try {
+      (void)ObfuscatuneOptions::parse(m);
+      ADD_FAILURE() << "accepted " << m.begin()->first;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  rejects({{"kapa", "2"}}, "unknown --opt 'kapa'");
+  rejects({{"kappa", "0.5"}}, "kappa must be >= 1");
+  rejects({{"kappa", "ten"}}, "not a number");
+  rejects({{"matrix", "hadamard"}, {"kappa", "10"}}, "matrix=kappa only");
+  rejects({{"matrix", "identity"}}, "plaintext");
+  rejects({{"matrix", "dct"}}, "matrix must be");
+  rejects({{"freivalds", "2"}}, "freivalds must be in [0, 1]");
+  rejects({{"variant", "half"}}, "variant must be");
+}
+
+}  // namespace
+}  // namespace veil::designs::obfuscatune
