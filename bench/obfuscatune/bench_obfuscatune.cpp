@@ -5,6 +5,7 @@
 //
 //   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--seq T]
 //                     [--batch B] [--dense-full]
+//   bench_obfuscatune --kappa-sweep MODEL_DIR     (error of the logits against plain, per matrix)
 //
 // The shapes keep their widths; layers and vocabulary are cut (defaults: 2 and 1 layers, vocab
 // 4096) so that a run fits a 2-core machine. Embeddings and LM head are identical work in both
@@ -39,6 +40,7 @@ struct Options {
   int layers = -1, steps = 5, seq = 128, batch = 2;
   std::int64_t vocab = 4096;
   bool dense_full = false;
+  std::string sweep_model;  // --kappa-sweep DIR: error of the logits against plain, per matrix
 };
 
 double median(std::vector<double> v) {
@@ -187,6 +189,34 @@ json run_model(const Options& o, const std::string& name) {
   return out;
 }
 
+// Max relative error of the logits (and of the mean loss) against the plain model, per matrix.
+json kappa_sweep(const std::string& dir) {
+  auto plain = veil::model::load_model(dir);
+  const auto& cfg = plain.model->config();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  at::Tensor ids = at::randint(cfg.vocab_size, {4, 33}, gen, at::kLong);
+  at::NoGradGuard g;
+  at::Tensor want = plain.model->forward(ids).to(at::kDouble);
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows{
+      {"orthogonal (kappa 1)", {}}, {"hadamard", {{"matrix", "hadamard"}}}};
+  for (const char* k : {"10", "100", "1000", "10000"}) rows.push_back({std::string("kappa ") + k, {{"kappa", k}}});
+  rows.push_back({"gaussian (paper's naive)", {{"matrix", "gaussian"}}});
+  json out = json::array();
+  for (const auto& [name, opts] : rows) {
+    std::vector<double> errs;
+    for (int rep = 0; rep < 3; ++rep) {  // fresh matrices each time; the median of three draws
+      auto pool = veil::designs::open_workers("obfuscatune", {}, {}, static_cast<int>(cfg.num_layers));
+      obf::ObfuscatuneEnclave e(veil::model::read_model(dir), obf::ObfuscatuneOptions::parse(opts), std::move(pool),
+                                nullptr);
+      at::Tensor got = e.model().forward(ids).to(at::kDouble);
+      errs.push_back(((got - want).abs().max() / want.abs().max()).item<double>());
+    }
+    std::printf("  %-26s max relative logit error %.2e\n", name.c_str(), median(errs));
+    out.push_back({{"matrix", name}, {"max_rel_logit_error", median(errs)}});
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,6 +237,7 @@ int main(int argc, char** argv) {
       else if (a == "--batch") o.batch = std::stoi(next());
       else if (a == "--vocab") o.vocab = std::stoll(next());
       else if (a == "--dense-full") o.dense_full = true;
+      else if (a == "--kappa-sweep") o.sweep_model = next();
       else throw std::invalid_argument("unknown argument " + a);
     }
     if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
@@ -215,7 +246,11 @@ int main(int argc, char** argv) {
     std::printf("bench obfuscatune: %s, batch %d x seq %d, %d steps\n", veil::runtime::describe_threads().c_str(),
                 o.batch, o.seq, o.steps);
     json all = {{"bench", "obfuscatune"}, {"threads", veil::runtime::describe_threads()}, {"models", json::array()}};
-    for (const auto& m : o.models) all["models"].push_back(run_model(o, m));
+    if (!o.sweep_model.empty()) {
+      all["kappa_sweep"] = {{"model", o.sweep_model}, {"rows", kappa_sweep(o.sweep_model)}};
+    } else {
+      for (const auto& m : o.models) all["models"].push_back(run_model(o, m));
+    }
     std::cout << all.dump() << std::endl;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_obfuscatune: %s\n", e.what());
