@@ -1,25 +1,36 @@
+// The in-process endpoint: every call is encoded and decoded by the wire codec exactly as across
+// the network (so both sides own their copies, bad messages fail the same way, and the byte counts
+// are the wire's); only the socket is missing.
 #include "veil/transport/in_process.h"
 
 #include <atomic>
 #include <mutex>
 
-#include <ATen/ATen.h>
+#include "transport/codec.h"
 
 namespace veil::transport {
 namespace {
-
-// Parties never share memory: each side gets its own copy of every tensor.
-Message deep_copy(const Message& m) {
-  Message c = m;
-  for (auto& [name, t] : c.tensors)
-    if (t.defined()) t = t.contiguous().clone();
-  return c;
-}
 
 // Request ids are unique across every in-process endpoint (a service may have several callers).
 std::atomic<std::uint64_t>& next_request_id() {
   static std::atomic<std::uint64_t> id{1};
   return id;
+}
+
+// Encodes and decodes `m` as the wire would; returns the copy the other side sees.
+Message through_wire(const Message& m, std::size_t& wire_bytes, const std::string& peer) {
+  try {
+    auto encoded = codec::encode(m);
+    wire_bytes = encoded.wire_bytes();
+    codec::MessageDecoder decoder;
+    decoder.header(encoded.header);
+    for (auto s : encoded.segments) decoder.chunk(s);
+    return decoder.finish();
+  } catch (const codec::MessageTooLarge& e) {
+    throw TransportError(ErrorCode::kResourceExhausted, peer + ": " + m.op + ": " + e.what());
+  } catch (const ProtocolError& e) {
+    throw TransportError(ErrorCode::kInvalidArgument, peer + ": " + m.op + ": " + e.what());
+  }
 }
 
 class InProcessEndpoint final : public Endpoint {
@@ -28,12 +39,16 @@ class InProcessEndpoint final : public Endpoint {
 
   Message call(Message request) override {
     if (request.request_id.empty()) request.request_id = "ip-" + std::to_string(next_request_id().fetch_add(1));
-    const auto sent = request.payload_bytes();
-    Message reply = deep_copy(service_->dispatch(deep_copy(request)));
+    std::size_t sent = 0, received = 0;
+    Message delivered = through_wire(request, sent, peer());
+    {
+      std::lock_guard lock(mu_);
+      stats_.calls += 1;
+      stats_.bytes_sent += sent;
+    }
+    Message reply = through_wire(service_->dispatch(delivered), received, peer());
     std::lock_guard lock(mu_);
-    stats_.calls += 1;
-    stats_.bytes_sent += sent;
-    stats_.bytes_received += reply.payload_bytes();
+    stats_.bytes_received += received;
     return reply;
   }
   TrafficStats stats() const override {

@@ -25,9 +25,9 @@ class AuditTap {
  public:
   virtual ~AuditTap() = default;
   virtual void record(const std::string& party, Direction direction, const Message& message, std::size_t wire_bytes);
-  // Everything recorded so far (in memory taps; a directory tap keeps only counts in memory).
-  [[nodiscard]] std::vector<TapEntry> entries() const;
-  [[nodiscard]] std::size_t size() const;
+  // Everything recorded so far (in memory taps; a directory tap, audit_dir.h, reads them back from disk).
+  [[nodiscard]] virtual std::vector<TapEntry> entries() const;
+  [[nodiscard]] virtual std::size_t size() const;
   void clear();
 
  protected:

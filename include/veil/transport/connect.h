@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "veil/transport/endpoint.h"
 
@@ -22,11 +24,25 @@ struct ConnectOptions {
   std::chrono::milliseconds deadline{std::chrono::minutes(10)};  // per call
   int retries = 3;                     // on kUnavailable, with backoff; the request id stays the same
   bool compress = false;               // gzip on the wire
+  std::size_t max_message_bytes = std::size_t{2} << 30;  // largest reply accepted
+  // The name the server's certificate must carry; empty: the host of the address. gRPC matches
+  // DNS names only, so a worker reached by IP address needs this (or a DNS name / hosts entry).
+  std::string tls_server_name;
 };
 
 // A client endpoint to the party serving at `address` (host:port). Does not block; the first call
 // fails with kUnavailable when the peer is not there. Throws std::invalid_argument for a bad
 // address or unreadable TLS files.
 [[nodiscard]] std::shared_ptr<Endpoint> connect(const std::string& address, const ConnectOptions& options);
+
+// What a party's Health rpc answers.
+struct Health {
+  bool serving = false;          // false while it drains for shutdown
+  std::string party;             // "worker-0", ...
+  std::vector<std::string> ops;  // operations it handles
+};
+// Asks the party at `address`; throws TransportError (kUnavailable when it is not there, within
+// options.deadline) and std::invalid_argument as connect() does.
+[[nodiscard]] Health check_health(const std::string& address, const ConnectOptions& options);
 
 }  // namespace veil::transport

@@ -1,0 +1,159 @@
+// veil worker: an untrusted compute node. Serves one design's worker handlers over gRPC (mutual TLS
+// by default) for a range of layers, until SIGTERM or SIGINT, then finishes the calls in flight and
+// exits 0. It never receives tokens or labels: only what its design sends (see docs/transport.md).
+#include <csignal>
+#include <cstdio>
+#include <cerrno>
+#include <unistd.h>
+#include <thread>
+
+#include "command.h"
+#include "veil/designs/registry.h"
+#include "veil/transport/audit_dir.h"
+#include "veil/transport/serve.h"
+#include "veil/transport/service.h"
+#include "veil/util/check.h"
+
+namespace veil::cli {
+namespace {
+
+struct WorkerFlags {
+  std::string model, layers, listen, design = "plain", audit_dir, party = "worker";
+  std::vector<std::string> opts;
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false;
+  double max_message_mb = 2048;
+  int max_calls = 8;
+  double grace_s = 30;
+};
+
+// "A:B" → [A, B); "A:" → [A, end); "" → everything.
+std::pair<int, int> parse_layers(const std::string& s) {
+  if (s.empty()) return {0, -1};
+  const auto colon = s.find(':');
+  VEIL_CHECK_ARG(colon != std::string::npos, "--layers '", s, "': expected A:B (layers A..B-1) or A:");
+  auto num = [&](const std::string& part) {
+    VEIL_CHECK_ARG(!part.empty() && part.size() <= 6 && part.find_first_not_of("0123456789") == std::string::npos,
+                   "--layers '", s, "': '", part, "' is not a layer number");
+    return std::stoi(part);
+  };
+  const int a = num(s.substr(0, colon));
+  const std::string b = s.substr(colon + 1);
+  if (b.empty()) return {a, -1};
+  const int bb = num(b);
+  VEIL_CHECK_ARG(bb > a, "--layers '", s, "' is empty (B must be greater than A)");
+  return {a, bb};
+}
+
+std::map<std::string, std::string> parse_opts(const std::vector<std::string>& opts) {
+  std::map<std::string, std::string> out;
+  for (const auto& o : opts) {
+    const auto eq = o.find('=');
+    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", o, "': expected key=value");
+    out[o.substr(0, eq)] = o.substr(eq + 1);
+  }
+  return out;
+}
+
+// A diagnostic design for checking a deployment's wire (TLS, reachability, bandwidth) without a
+// model: "echo.echo" returns what it was sent; ints[0], when given, is a delay in milliseconds
+// (at most 10 s) before the reply.
+void register_echo_worker() {
+  designs::register_worker("echo", [](transport::Service& service, const designs::WorkerContext&) {
+    service.on("echo.echo", [](const transport::Message& m) {
+      if (!m.ints.empty() && m.ints[0] > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(m.ints[0], 10000)));
+      transport::Message r = m;
+      return r;
+    });
+  });
+}
+
+int g_signal_pipe[2] = {-1, -1};
+
+void on_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] auto n = write(g_signal_pipe[1], &b, 1);
+}
+
+int run_worker(const WorkerFlags& f) {
+  VEIL_CHECK_ARG(!f.listen.empty(), "--listen HOST:PORT is required");
+  VEIL_CHECK_ARG(f.max_message_mb > 0 && f.max_message_mb <= 1 << 20, "--max-message-mb must be in (0, 1048576]");
+  VEIL_CHECK_ARG(f.max_calls >= 1 && f.max_calls <= 1024, "--max-calls must be in [1, 1024]");
+  VEIL_CHECK_ARG(f.grace_s >= 0, "--grace must be non-negative");
+  VEIL_CHECK_ARG(f.model.empty() || std::filesystem::exists(f.model), "--model ", f.model, ": not found");
+  (void)transport::parse_address(f.listen);
+  designs::WorkerContext ctx;
+  ctx.model = f.model;
+  std::tie(ctx.first_layer, ctx.last_layer) = parse_layers(f.layers);
+  ctx.options = parse_opts(f.opts);
+
+  auto service = std::make_shared<transport::Service>(f.party);
+  if (!f.audit_dir.empty()) service->set_tap(std::make_shared<transport::DirectoryTap>(f.audit_dir));
+  designs::install_worker(f.design, *service, ctx);
+
+  transport::ServeOptions so;
+  so.address = f.listen;
+  so.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.insecure};
+  so.max_message_bytes = static_cast<std::size_t>(f.max_message_mb * (1 << 20));
+  so.max_concurrent_calls = f.max_calls;
+  so.shutdown_grace = std::chrono::milliseconds(static_cast<std::int64_t>(f.grace_s * 1000));
+  auto server = transport::Server::start(service, so);
+
+  std::fprintf(stderr, "veil worker: design %s, layers %d:%s, %s%s\n", f.design.c_str(), ctx.first_layer,
+               ctx.last_layer < 0 ? "end" : std::to_string(ctx.last_layer).c_str(),
+               f.insecure ? "NO TLS" : "mutual TLS", f.audit_dir.empty() ? "" : (", audit tap in " + f.audit_dir).c_str());
+  std::printf("veil worker: listening on %s\n", server->address().c_str());
+  std::fflush(stdout);
+
+  // SIGTERM/SIGINT: the handler (any thread may run it) only writes the signal number to a pipe;
+  // this thread reads it and shuts the server down gracefully.
+  if (pipe(g_signal_pipe) != 0) throw std::runtime_error("veil worker: cannot create a pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::thread waiter([&] {
+    unsigned char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    std::fprintf(stderr, "veil worker: %s: finishing calls in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server->shutdown();
+  });
+  server->wait();
+  waiter.join();
+  const auto s = server->stats();
+  std::fprintf(stderr, "veil worker: stopped after %llu calls, %llu bytes received, %llu bytes sent\n",
+               static_cast<unsigned long long>(s.calls), static_cast<unsigned long long>(s.bytes_received),
+               static_cast<unsigned long long>(s.bytes_sent));
+  return 0;
+}
+
+Action add_worker(CLI::App& app, const CommonOptions&) {
+  register_echo_worker();
+  auto f = std::make_shared<WorkerFlags>();
+  auto* cmd = app.add_subcommand("worker", "serve a design's untrusted compute (linear layers) to a data owner over mutual TLS");
+  cmd->add_option("--model", f->model, "base weights (HF directory or llama2.c .bin), for designs that publish them to workers");
+  cmd->add_option("--layers", f->layers, "layers A:B (A..B-1) this worker serves; default all");
+  cmd->add_option("--listen", f->listen, "HOST:PORT to serve on (port 0 picks one; printed on stdout)")->required();
+  std::string designs;
+  for (const auto& d : designs::worker_designs()) designs += (designs.empty() ? "" : ", ") + d;
+  cmd->add_option("--design", f->design, "design whose worker half to run (" + designs + ")")->capture_default_str();
+  cmd->add_option("--opt", f->opts, "design option key=value (repeatable)");
+  cmd->add_option("--tls-cert", f->tls_cert, "this worker's certificate (PEM)");
+  cmd->add_option("--tls-key", f->tls_key, "this worker's private key (PEM)");
+  cmd->add_option("--tls-ca", f->tls_ca, "CA that signs the clients (data owner, enclave) this worker serves (PEM)");
+  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  cmd->add_option("--audit-dir", f->audit_dir, "record every message received and sent here (index.jsonl + message files)");
+  cmd->add_option("--party", f->party, "this party's name in audit records")->capture_default_str();
+  cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
+  cmd->add_option("--max-calls", f->max_calls, "requests handled at once (memory bound)")->capture_default_str();
+  cmd->add_option("--grace", f->grace_s, "seconds calls in flight get to finish on SIGTERM")->capture_default_str();
+  return [f] { return run_worker(*f); };
+}
+
+const CommandRegistrar kRegistrar{80, add_worker};
+
+}  // namespace
+}  // namespace veil::cli

@@ -1,0 +1,134 @@
+// connect(): the client endpoint to a party served over gRPC (src/transport/grpc/server.cpp).
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "transport/grpc/wire.h"
+#include "veil/transport/connect.h"
+
+namespace veil::transport {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+std::string random_prefix() {
+  std::random_device rd;
+  const std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
+  return buf;
+}
+
+std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ConnectOptions& options) {
+  auto creds = wire::client_credentials(address, options.tls);
+  grpc::ChannelArguments args;
+  // Reconnect quickly after a worker restarts (gRPC's default backoff grows to two minutes).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  return grpc::CreateCustomChannel(address, creds, args);
+}
+
+class GrpcEndpoint final : public Endpoint {
+ public:
+  GrpcEndpoint(std::string address, const ConnectOptions& options)
+      : address_(std::move(address)), options_(options), stub_(v1::Party::NewStub(open_channel(address_, options_))),
+        id_prefix_(random_prefix()) {
+    limits_.max_message_bytes = options_.max_message_bytes;
+  }
+
+  Message call(Message request) override {
+    if (request.request_id.empty()) request.request_id = id_prefix_ + "-" + std::to_string(next_id_.fetch_add(1));
+    codec::EncodedMessage encoded;
+    try {
+      encoded = codec::encode(request, limits_);
+    } catch (const codec::MessageTooLarge& e) {
+      throw TransportError(ErrorCode::kResourceExhausted, address_ + ": " + request.op + ": " + e.what());
+    } catch (const ProtocolError& e) {
+      throw TransportError(ErrorCode::kInvalidArgument, address_ + ": " + request.op + ": " + e.what());
+    }
+    const auto deadline = Clock::now() + options_.deadline;
+    auto backoff = std::chrono::milliseconds(100);
+    for (int attempt = 0;; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      if (options_.compress) {
+        ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+        ctx.AddMetadata("veil-compress", "gzip");
+      }
+      auto stream = stub_->Call(&ctx);
+      if (wire::send(*stream, encoded)) stream->WritesDone();
+      codec::MessageDecoder decoder(limits_);
+      std::optional<Message> reply;
+      std::string malformed;
+      try {
+        reply = wire::receive(*stream, decoder);
+      } catch (const ProtocolError& e) {
+        malformed = e.what();
+        ctx.TryCancel();
+      }
+      const grpc::Status status = stream->Finish();
+      if (!malformed.empty())
+        throw TransportError(ErrorCode::kInvalidArgument, address_ + ": " + request.op + ": malformed reply: " + malformed);
+      if (status.ok()) {
+        if (!reply) throw TransportError(ErrorCode::kInternal, address_ + ": " + request.op + ": empty reply");
+        std::lock_guard lock(mu_);
+        stats_.calls += 1;
+        stats_.bytes_sent += encoded.wire_bytes();
+        stats_.bytes_received += decoder.wire_bytes();
+        return std::move(*reply);
+      }
+      const ErrorCode code = wire::from_status(status.error_code());
+      if (code == ErrorCode::kUnavailable && attempt < options_.retries && Clock::now() + backoff < deadline) {
+        std::this_thread::sleep_for(backoff);  // same request id: the peer applies it once
+        backoff *= 2;
+        continue;
+      }
+      std::string what = address_ + ": " + request.op + ": " + to_string(code) + ": " + status.error_message();
+      if (attempt > 0) what += " (after " + std::to_string(attempt + 1) + " attempts)";
+      throw TransportError(code, what);
+    }
+  }
+
+  TrafficStats stats() const override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+  std::string peer() const override { return address_; }
+
+ private:
+  std::string address_;
+  ConnectOptions options_;
+  codec::CodecLimits limits_;
+  std::unique_ptr<v1::Party::Stub> stub_;
+  std::string id_prefix_;
+  std::atomic<std::uint64_t> next_id_{1};
+  mutable std::mutex mu_;
+  TrafficStats stats_;
+};
+
+}  // namespace
+
+std::shared_ptr<Endpoint> connect(const std::string& address, const ConnectOptions& options) {
+  return std::make_shared<GrpcEndpoint>(address, options);
+}
+
+Health check_health(const std::string& address, const ConnectOptions& options) {
+  auto stub = v1::Party::NewStub(open_channel(address, options));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Clock::now() + options.deadline);
+  v1::HealthReply reply;
+  const grpc::Status status = stub->Health(&ctx, v1::HealthRequest{}, &reply);
+  if (!status.ok()) {
+    const ErrorCode code = wire::from_status(status.error_code());
+    throw TransportError(code, address + ": health: " + to_string(code) + ": " + status.error_message());
+  }
+  Health h;
+  h.serving = reply.status() == v1::HealthReply::SERVING;
+  h.party = reply.party();
+  h.ops.assign(reply.ops().begin(), reply.ops().end());
+  return h;
+}
+
+}  // namespace veil::transport
