@@ -1,0 +1,91 @@
+// The attestation report's JSON form and the enclave measurement.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "veil/tee/attestation.h"
+#include "veil/util/check.h"
+
+namespace veil::tee {
+namespace {
+
+constexpr const char* kFormat = "veil-attestation-v1";
+
+nlohmann::json body_json(const AttestationReport& r) {
+  nlohmann::json config = nlohmann::json::parse(r.config_json.empty() ? "{}" : r.config_json);
+  return {{"format", kFormat},
+          {"kind", r.kind},
+          {"simulated", r.simulated},
+          {"measurement", r.measurement},
+          {"enclave_key", to_hex(r.enclave_key)},
+          {"nonce", to_hex(r.nonce)},
+          {"config", config},
+          {"signer_key", to_hex(r.signer_key)}};
+}
+
+std::string field(const nlohmann::json& j, const char* name) {
+  if (!j.contains(name) || !j.at(name).is_string())
+    throw AttestationError(util::cat("attestation report: field '", name, "' is missing or not a string"));
+  return j.at(name).get<std::string>();
+}
+
+std::string hex_field(const nlohmann::json& j, const char* name) {
+  try {
+    return from_hex(field(j, name));
+  } catch (const std::invalid_argument& e) {
+    throw AttestationError(util::cat("attestation report: field '", name, "': ", e.what()));
+  }
+}
+
+}  // namespace
+
+std::string AttestationReport::body() const { return body_json(*this).dump(); }
+
+std::string AttestationReport::to_json() const {
+  auto j = body_json(*this);
+  j["signature"] = to_hex(signature);
+  return j.dump();
+}
+
+std::string AttestationReport::hash() const { return sha256(to_json()); }
+
+AttestationReport AttestationReport::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw AttestationError(util::cat("attestation report is not JSON: ", e.what()));
+  }
+  if (!j.is_object()) throw AttestationError("attestation report is not a JSON object");
+  if (field(j, "format") != kFormat)
+    throw AttestationError(util::cat("attestation report: unknown format '", field(j, "format"), "' (expected ", kFormat, ")"));
+  AttestationReport r;
+  r.kind = field(j, "kind");
+  if (!j.contains("simulated") || !j.at("simulated").is_boolean())
+    throw AttestationError("attestation report: field 'simulated' is missing or not a boolean");
+  r.simulated = j.at("simulated").get<bool>();
+  r.measurement = field(j, "measurement");
+  r.enclave_key = hex_field(j, "enclave_key");
+  r.nonce = hex_field(j, "nonce");
+  if (!j.contains("config") || !j.at("config").is_object())
+    throw AttestationError("attestation report: field 'config' is missing or not an object");
+  r.config_json = j.at("config").dump();
+  r.signer_key = hex_field(j, "signer_key");
+  r.signature = hex_field(j, "signature");
+  return r;
+}
+
+std::string measure(const std::filesystem::path& binary, const nlohmann::json& config) {
+  std::ifstream in(binary, std::ios::binary);
+  VEIL_CHECK_IO(in.good(), "measurement: cannot read the enclave binary ", binary.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string input = "veil-enclave-measurement-v1";
+  input.push_back('\0');
+  input += sha256(bytes);
+  input += config.dump();
+  return to_hex(sha256(input));
+}
+
+std::string measure_self(const nlohmann::json& config) { return measure("/proc/self/exe", config); }
+
+}  // namespace veil::tee
