@@ -1,0 +1,214 @@
+// bench_guarded: the GuardedTuning designs against plain fine-tuning, side by side in one run.
+//
+//  1. Shapes (GPT-2-small, Llama-3.2-1B): the client's parameter and FLOP shares, bytes per token
+//     on the wire (from the cost model), and, for GPT-2-small (and Llama-1B with --llama-layers),
+//     the measured step time of plain, split and gradfree on random weights (medians).
+//  2. Utility on a real model (stories260K) and dataset (tinyshakespeare): final validation loss of
+//     each design and enhancement at a few strengths, against plain, same data, steps and seed.
+// Ends with one JSON line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "designs/guarded/client.h"
+#include "veil/designs/registry.h"
+#include "veil/model/family.h"
+#include "veil/model/loader.h"
+#include "veil/runtime/threads.h"
+#include "veil/train/finetune.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace veil;
+
+namespace {
+
+model::ModelConfig shape(const std::string& name, int layers) {
+  model::ModelConfig c;
+  if (name == "gpt2-small") {
+    c.family = model::Family::kGpt2;
+    c.vocab_size = 50257, c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12, c.num_kv_heads = 12;
+    c.head_dim = 64, c.intermediate_size = 3072, c.max_position_embeddings = 1024, c.hidden_act = "gelu_new";
+  } else {
+    c.family = model::Family::kLlama;
+    c.vocab_size = 128256, c.hidden_size = 2048, c.num_layers = 16, c.num_heads = 32, c.num_kv_heads = 8;
+    c.head_dim = 64, c.intermediate_size = 8192, c.max_position_embeddings = 131072, c.rope_theta = 500000.0;
+    c.hidden_act = "silu";
+  }
+  c.tie_word_embeddings = true;
+  if (layers > 0) c.num_layers = layers;
+  c.validate();
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Analytic shares and bytes per token for a U-split with k = m = 2 (seq_len 256).
+json shape_costs(const model::ModelConfig& c) {
+  const int k = 2, m = 2;
+  auto cm = designs::guarded::cost_model(c, 256);
+  const double L = static_cast<double>(c.num_layers);
+  const double plain_flops = 3 * (L * cm.block_flops + cm.head_flops);
+  const double split_flops = 3 * ((k + m) * cm.block_flops + cm.head_flops);
+  const double gradfree_flops = 1 * k * cm.block_flops + 3 * (m * cm.block_flops + cm.head_flops);
+  const double params = L * cm.block_params + cm.head_params;
+  const double client_params = (k + m) * cm.block_params + cm.head_params;
+  const double d = static_cast<double>(c.hidden_size);
+  // Per token: split sends h up and gets h down (forward), sends dL/dh_out up and gets dL/dh_in down.
+  return {{"layers", c.num_layers}, {"hidden", c.hidden_size}, {"k", k}, {"m", m},
+          {"client_param_share", client_params / params},
+          {"split_client_flop_share", split_flops / plain_flops},
+          {"gradfree_client_flop_share", gradfree_flops / plain_flops},
+          {"split_bytes_per_token_f32", 16 * d}, {"split_bytes_per_token_q8", 4 * (d + 4)},
+          {"gradfree_bytes_per_token_f32", 8 * d}};
+}
+
+// Writes random weights of `c` as an HF directory (once).
+fs::path random_model_dir(const model::ModelConfig& c, const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("veil-bench-guarded-" + name + "-" + std::to_string(c.num_layers));
+  if (fs::exists(dir / "model.safetensors")) return dir;
+  auto w = model::family_traits(c.family).import_weights(c, model::random_hf_weights(c, 1));
+  model::save_model(dir, c, w.params, w.linear);
+  return dir;
+}
+
+// Median seconds per optimizer step of `design` on random token batches.
+double step_time(const fs::path& dir, const std::string& design, std::map<std::string, std::string> opts, int steps,
+                 std::int64_t seq, json* report) {
+  train::FinetuneConfig cfg;
+  cfg.model = dir;
+  cfg.design = design;
+  cfg.design_options = std::move(opts);
+  cfg.lora.r = 8;
+  auto s = train::open_design(cfg);
+  train::OptimConfig oc;
+  oc.total_steps = steps + 1;
+  train::Trainer trainer(s->model(), s->trainable(), oc);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  std::vector<double> t;
+  for (int i = 0; i <= steps; ++i) {
+    auto ids = at::randint(0, 1000, {1, seq + 1}, gen, at::kLong);
+    train::MicroBatch mb{ids.narrow(1, 0, seq).contiguous(), ids.narrow(1, 1, seq).contiguous()};
+    auto t0 = std::chrono::steady_clock::now();
+    (void)s->step(trainer, std::span<const train::MicroBatch>(&mb, 1));
+    if (i > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (report) *report = s->report();
+  return median(t);
+}
+
+json timings(const std::string& name, int layers, int steps, std::int64_t seq) {
+  auto c = shape(name, layers);
+  auto dir = random_model_dir(c, name);
+  json plain_r, split_r, gf_r;
+  const double plain = step_time(dir, "plain", {}, steps, seq, &plain_r);
+  const double split = step_time(dir, "split", {{"k", "2"}, {"m", "2"}}, steps, seq, &split_r);
+  const double gradfree = step_time(dir, "gradfree", {{"k", "2"}, {"m", "2"}}, steps, seq, &gf_r);
+  std::fprintf(stderr, "%s (%d layers, seq %lld): plain %.3f s, split %.3f s (x%.2f), gradfree %.3f s (x%.2f)\n",
+               name.c_str(), static_cast<int>(c.num_layers), static_cast<long long>(seq), plain, split, split / plain,
+               gradfree, gradfree / plain);
+  return {{"layers", c.num_layers}, {"seq", seq}, {"steps", steps}, {"plain_s", plain}, {"split_s", split},
+          {"gradfree_s", gradfree}, {"split_over_plain", split / plain}, {"gradfree_over_plain", gradfree / plain},
+          {"split_bytes_up_per_token", split_r.value("bytes_up_per_token", 0.0)},
+          {"split_bytes_down_per_token", split_r.value("bytes_down_per_token", 0.0)},
+          {"gradfree_bytes_up_per_token", gf_r.value("bytes_up_per_token", 0.0)}};
+}
+
+// Final validation loss of one fine-tuning run on stories260K.
+json utility_run(const fs::path& assets, const std::string& design, std::map<std::string, std::string> opts, int steps) {
+  train::FinetuneConfig cfg;
+  cfg.model = assets / "models/stories260K-hf";
+  cfg.data = assets / "data/tinyshakespeare.txt";
+  cfg.out = fs::temp_directory_path() / "veil-bench-guarded-run";
+  fs::remove_all(cfg.out);
+  cfg.design = design;
+  cfg.design_options = opts;
+  cfg.seq_len = 64;
+  cfg.batch_size = 8;
+  cfg.max_steps = steps;
+  cfg.max_examples = 0;
+  cfg.optim.lr = 3e-3;
+  cfg.val_fraction = 0.02;
+  cfg.progress = false;
+  cfg.seed = 1;
+  auto r = train::run_finetune(cfg);
+  std::string label = design;
+  for (const auto& [k, v] : opts) label += " " + k + "=" + v;
+  json j = {{"run", label}, {"val_before", r.val_loss_before.value_or(0)}, {"val_after", r.val_loss_after.value_or(0)},
+            {"final_train_loss", r.final_loss}, {"seconds", r.seconds}};
+  if (auto rep = r.summary.find("design_report"); rep != r.summary.end()) {
+    if (rep->contains("bytes_up_per_token")) j["bytes_up_per_token"] = (*rep)["bytes_up_per_token"];
+    if (rep->contains("noise") && (*rep)["noise"].contains("dp_epsilon")) j["dp_epsilon"] = (*rep)["noise"]["dp_epsilon"];
+    if (rep->contains("plugged_full_model_val_loss")) j["plugged_full_val"] = (*rep)["plugged_full_model_val_loss"];
+  }
+  std::fprintf(stderr, "%-48s val %.4f -> %.4f (%.1f s)\n", label.c_str(), j["val_before"].get<double>(),
+               j["val_after"].get<double>(), r.seconds);
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 3, llama_layers = 0, utility_steps = 60;
+  std::int64_t seq = 64;
+  bool skip_utility = false, skip_timing = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    if (a == "--steps") steps = std::stoi(next());
+    else if (a == "--seq") seq = std::stoll(next());
+    else if (a == "--llama-layers") llama_layers = std::stoi(next());
+    else if (a == "--utility-steps") utility_steps = std::stoi(next());
+    else if (a == "--no-utility") skip_utility = true;
+    else if (a == "--no-timing") skip_timing = true;
+    else {
+      std::fprintf(stderr, "usage: bench_guarded [--steps N] [--seq T] [--llama-layers N] [--utility-steps N] [--no-utility] [--no-timing]\n");
+      return 2;
+    }
+  }
+  runtime::configure_threads();
+  designs::register_builtin_designs();
+  json out = {{"bench", "guarded"}, {"threads", runtime::describe_threads()}};
+  out["shapes"] = {{"gpt2-small", shape_costs(shape("gpt2-small", 0))}, {"llama-3.2-1b", shape_costs(shape("llama", 0))}};
+  if (!skip_timing) {
+    out["timing"]["gpt2-small"] = timings("gpt2-small", 0, steps, seq);
+    if (llama_layers > 0) out["timing"]["llama-3.2-1b"] = timings("llama", llama_layers, steps, seq);
+  }
+  const char* shared = std::getenv("VEIL_SHARED_DIR");
+  fs::path assets = shared ? fs::path(shared) : fs::path("../shared/assets");
+  if (!skip_utility && fs::exists(assets / "models/stories260K-hf")) {
+    using Opts = std::map<std::string, std::string>;
+    std::vector<std::pair<std::string, Opts>> runs = {
+        {"plain", {}},
+        {"split", {{"k", "1"}, {"m", "1"}}},
+        {"split", {{"noise", "gaussian"}, {"noise_scale", "0.1"}}},
+        {"split", {{"noise", "gaussian"}, {"noise_scale", "0.5"}}},
+        {"split", {{"noise", "gaussian"}, {"noise_scale", "2"}}},
+        {"split", {{"noise", "laplace"}, {"epsilon", "10"}}},
+        {"split", {{"noise", "laplace"}, {"epsilon", "2"}}},
+        {"split", {{"dcor", "0.1"}}},
+        {"split", {{"dcor", "1"}}},
+        {"split", {{"quant_bits", "8"}}},
+        {"split", {{"quant_bits", "4"}}},
+        {"split", {{"mix", "orthogonal"}}},
+        {"split", {{"server_lora", "1"}}},
+        {"gradfree", {}},
+        {"gradfree", {{"zo_bottom", "1"}, {"zo_lr", "0.01"}}},
+        {"offsite", {{"keep", "1"}}},
+        {"offsite", {{"keep", "2"}}},
+    };
+    for (const auto& [d, o] : runs) out["utility"].push_back(utility_run(assets, d, o, utility_steps));
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
