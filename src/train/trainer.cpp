@@ -56,19 +56,35 @@ Trainer::~Trainer() = default;
 
 StepStats Trainer::step(std::span<const MicroBatch> micro) {
   VEIL_CHECK_ARG(!micro.empty(), "Trainer::step needs at least one micro-batch");
+  return step_with([&] {
+    Gradients g;
+    for (const auto& mb : micro) g.targets += (mb.labels != -100).sum().item<std::int64_t>();
+    for (const auto& mb : micro) {
+      auto l = causal_lm_loss(model_, mb.input_ids, mb.labels);
+      g.tokens += mb.input_ids.numel();
+      if (l.targets == 0) continue;
+      auto scaled = l.sum / static_cast<double>(std::max<std::int64_t>(1, g.targets));
+      scaled.backward();
+      g.loss_sum += l.sum.item<double>();
+    }
+    return g;
+  });
+}
+
+StepStats Trainer::step_with(const std::function<Gradients()>& backward) {
   StepStats s;
-  for (const auto& mb : micro) s.targets += (mb.labels != -100).sum().item<std::int64_t>();
   model_.set_training(true);
   impl_->opt.zero_grad();
-  double loss_sum = 0;
-  for (const auto& mb : micro) {
-    auto l = causal_lm_loss(model_, mb.input_ids, mb.labels);
-    s.tokens += mb.input_ids.numel();
-    if (l.targets == 0) continue;
-    auto scaled = l.sum / static_cast<double>(std::max<std::int64_t>(1, s.targets));
-    scaled.backward();
-    loss_sum += l.sum.item<double>();
+  Gradients g;
+  try {
+    g = backward();
+  } catch (...) {
+    model_.set_training(false);
+    throw;
   }
+  s.targets = g.targets;
+  s.tokens = g.tokens;
+  const double loss_sum = g.loss_sum;
   model_.executor().sync();
   s.loss = s.targets > 0 ? loss_sum / static_cast<double>(s.targets) : 0.0;
   VEIL_CHECK_STATE(std::isfinite(s.loss), "loss became ", s.loss, " at step ", step_, " (lower --lr?)");

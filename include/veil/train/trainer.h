@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -53,6 +54,17 @@ class Trainer {
   // Forward + backward over the micro-batches, then one optimizer step. The loss is the mean over
   // every target token of all micro-batches, so accumulation equals one large batch.
   StepStats step(std::span<const MicroBatch> micro);
+
+  // What a step's gradient computation returns to step_with().
+  struct Gradients {
+    double loss_sum = 0;              // summed over target tokens
+    std::int64_t targets = 0, tokens = 0;
+  };
+  // step() with the gradient half supplied by the caller (designs that run micro-batches in
+  // parallel, or redo a step): the gradients are zeroed, `backward` must leave d(mean loss)/dp in
+  // each trainable p's grad(), then clipping and the optimizer step are step()'s. When `backward`
+  // throws, nothing was updated (the step may be redone).
+  StepStats step_with(const std::function<Gradients()>& backward);
 
   [[nodiscard]] std::int64_t steps_done() const { return step_; }
 
