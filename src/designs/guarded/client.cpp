@@ -1,6 +1,7 @@
 #include "designs/guarded/client.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include <torch/torch.h>
 
@@ -122,6 +123,9 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
     server_ = pool_.workers()[0].endpoint;
   }
   open_server();
+  if (o_.noise != Noise::kNone)
+    std::fprintf(stderr, "veil: %s noise accounting: %s\n", o_.gradfree ? "gradfree" : "split",
+                 noise_accounting(o_, c.hidden_size).dump().c_str());
 }
 
 SplitClient::~SplitClient() = default;
