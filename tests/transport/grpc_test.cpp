@@ -261,6 +261,16 @@ TEST(Grpc, InsecureIsRefusedOffLoopbackAndAddressesAreChecked) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("loopback"), std::string::npos) << e.what();
   }
+  // A port another server holds is refused (no SO_REUSEPORT sharing).
+  so.address = "127.0.0.1:0";
+  auto first = Server::start(svc, so);
+  so.address = first->address();
+  try {
+    (void)Server::start(svc, so);
+    FAIL() << "two servers on " << so.address;
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen"), std::string::npos) << e.what();
+  }
   ConnectOptions co;
   co.tls.insecure = true;
   EXPECT_THROW((void)connect("10.1.2.3:7000", co), std::invalid_argument);

@@ -136,6 +136,8 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<Service> service, const Se
   builder.RegisterService(impl->party.get());
   // A frame is a header (<= 3 MiB) or a 1 MiB chunk: gRPC's 4 MB default per frame is kept.
   builder.SetMaxReceiveMessageSize(4 << 20);
+  // Two workers on one port would split the calls between them: refuse the second instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0)
     throw std::invalid_argument("cannot listen on " + options.address + " (address in use, or not an address of this machine)");
