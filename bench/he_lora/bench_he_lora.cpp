@@ -4,28 +4,29 @@
 //
 //   bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]
 //   bench_he_lora --curves OUT.svg [--steps S]   loss curves at 4, 6, 8, 12, 16 bits and plain
+//   bench_he_lora --greedy                       where encrypted greedy decoding departs from plain
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "veil/designs/he_lora/session.h"
+#include "veil/designs/registry.h"
+#include "veil/model/generate.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/design.h"
 #include "veil/train/trainer.h"
 #include "veil/util/file_io.h"
 #include "veil/util/svg_plot.h"
-#include "veil/designs/registry.h"
-#include <fstream>
 
 namespace fs = std::filesystem;
 using namespace veil;
@@ -188,6 +189,33 @@ nlohmann::json loss_curves(const fs::path& model_dir, const fs::path& svg, std::
   return finals;
 }
 
+// Greedy generation (24 tokens) on stories260K with encrypted products at each activation width
+// and weight width, against plain greedy: the first position where the tokens differ (-1: equal).
+nlohmann::json greedy_sweep(const fs::path& model_dir) {
+  auto files = std::make_shared<model::ModelFiles>(model::read_model(model_dir));
+  auto plain = model::load_model(model_dir);
+  const std::vector<std::int64_t> prompt{1, 403, 407, 261, 378};
+  model::GenerationConfig g;
+  g.max_new_tokens = 24;
+  const auto want = model::generate(*plain.model, prompt, g);
+  nlohmann::json out = nlohmann::json::array();
+  for (int wbits : {12, 8}) {
+    for (int bits = 16; bits >= 4; bits -= 2) {
+      auto fc = session_config({{"bits", std::to_string(bits)}, {"weight_bits", std::to_string(wbits)}});
+      designs::he_lora::HeLoraSession he(fc, files);
+      const auto got = designs::he_lora::generate(he, prompt, g);
+      int first = -1;
+      for (std::size_t i = 0; i < want.size() && first < 0; ++i)
+        if (i >= got.size() || got[i] != want[i]) first = static_cast<int>(i);
+      out.push_back({{"bits", bits}, {"weight_bits", wbits}, {"first_difference", first}});
+      std::cout << bits << "-bit activations, " << wbits << "-bit weights: "
+                << (first < 0 ? std::string("equal") : "differ from position " + std::to_string(first)) << "\n"
+                << std::flush;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,20 +223,24 @@ int main(int argc, char** argv) {
   std::int64_t tokens_1b = 256;
   bool skip_1b = false;
   fs::path curves;
+  bool greedy = false;
   std::int64_t steps = 40;
   fs::path model_dir;
-  if (const char* d = std::getenv("VEIL_SHARED_DIR")) model_dir = fs::path(d) / "models/stories260K-hf";
+  if (const char* d = std::getenv("VEIL_SHARED_DIR")) model_dir = fs::path(d) / "assets/models/stories260K-hf";
   else model_dir = "../shared/assets/models/stories260K-hf";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--tokens" && i + 1 < argc) tokens_1b = std::atoll(argv[++i]);
     else if (a == "--skip-1b") skip_1b = true;
+    else if (a == "--greedy") greedy = true;
     else if (a == "--curves" && i + 1 < argc) curves = argv[++i];
     else if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
     else if (a == "--model" && i + 1 < argc) model_dir = argv[++i];
     else {
-      std::cerr << "usage: bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n";
+      std::cerr << "usage: bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n"
+                   "       bench_he_lora --curves OUT.svg [--steps S] [--model DIR]\n"
+                   "       bench_he_lora --greedy [--model DIR]\n";
       return 2;
     }
   }
@@ -220,6 +252,11 @@ int main(int argc, char** argv) {
   std::cout << "threads: " << runtime::describe_threads() << "\n";
   nlohmann::json out;
   try {
+    if (greedy) {
+      out["greedy"] = greedy_sweep(model_dir);
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
     if (!curves.empty()) {
       out["final_loss"] = loss_curves(model_dir, curves, steps);
       std::cout << out.dump() << std::endl;

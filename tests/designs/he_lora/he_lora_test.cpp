@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "support/shared_assets.h"
 #include "veil/designs/he_lora/options.h"
@@ -36,6 +37,17 @@ train::FinetuneConfig run_config(const fs::path& model, const fs::path& out, std
   return c;
 }
 
+// A short run for the tests that check exactness or traffic rather than convergence: 2 x 16 rows
+// (the row-packed layout), no evaluation unless asked.
+train::FinetuneConfig short_config(const fs::path& model, const fs::path& out, std::string design) {
+  auto c = run_config(model, out, std::move(design));
+  c.seq_len = 16;
+  c.batch_size = 2;
+  c.max_steps = 2;
+  c.val_fraction = 0;
+  return c;
+}
+
 TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
   EXPECT_THROW((void)HeLoraOptions::parse({{"bitz", "8"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"bits", "17"}}), std::invalid_argument);
@@ -59,6 +71,10 @@ TEST(HeLoraParameters, MeetTheSecurityTableForLlama1BShape) {
   c.vocab_size = 128256;
   auto p = parameters_for(c, 8, 8);
   EXPECT_EQ(security_bits(p), 128);
+  // The vocabulary and the fused gate/up gradient are chunked at 8192: log q = 54 keeps N = 2048.
+  EXPECT_EQ(p.max_inner_dim, 8192u);
+  EXPECT_EQ(p.log_q, 54u);
+  EXPECT_EQ(p.poly_degree, 2048u);
   EXPECT_LE(static_cast<int>(p.log_q), he::max_log_q_128(p.poly_degree));
   EXPECT_THROW((void)parameters_for(c, 16, 16), std::invalid_argument);
 }
@@ -89,14 +105,26 @@ TEST(HeLoraSession, LogitsTrackPlainAndGreedyGenerationMatchesAt16Bits) {
   EXPECT_LT(r["owner_parameter_share"].get<double>(), 0.10) << r.dump();
 }
 
-// Convergence: the 8-bit run's final training loss is within 2% of plain LoRA's.
+// Convergence: the 8-bit run's final training loss is within 2% of plain LoRA's. 4 x 64 rows per
+// step (the column layout that training uses). Plain LoRA's loss falls by ~25% in these steps
+// (5.30 -> 3.94) and a 4-bit run ends ~9% above it (bench_he_lora --curves), so the check can fail.
+constexpr std::int64_t kConvergenceSteps = 4;
+
 TEST(HeLoraFinetune, EightBitTracksPlainLora) {
   VEIL_REQUIRE_SHARED(assets);
   register_builtin_designs();
   const auto model_dir = assets / "models/stories260K-hf";
   const auto dir = testing::scratch_dir();
-  auto plain = train::run_finetune(run_config(model_dir, dir / "plain", "plain"));
-  auto he = train::run_finetune(run_config(model_dir, dir / "he", "he-lora"));
+  auto cfg = run_config(model_dir, dir / "plain", "plain");
+  cfg.max_steps = kConvergenceSteps;
+  cfg.val_fraction = 0;
+  auto plain = train::run_finetune(cfg);
+  cfg.out = dir / "he";
+  cfg.design = "he-lora";
+  auto he = train::run_finetune(cfg);
+  std::cout << "plain " << plain.first_loss << " -> " << plain.final_loss << ", he-lora 8-bit " << he.first_loss
+            << " -> " << he.final_loss << "\n";
+  EXPECT_LT(plain.final_loss, 0.9 * plain.first_loss) << "plain LoRA barely trains; the 2% check would be vacuous";
   EXPECT_LT(he.final_loss, he.first_loss);
   EXPECT_NEAR(he.final_loss, plain.final_loss, 0.02 * plain.final_loss)
       << "plain " << plain.first_loss << " -> " << plain.final_loss << ", he " << he.first_loss << " -> "
@@ -114,8 +142,8 @@ TEST(HeLoraFinetune, TwoWorkersEqualOne) {
   register_builtin_designs();
   const auto model_dir = assets / "models/stories260K-hf";
   const auto dir = testing::scratch_dir();
-  auto a_cfg = run_config(model_dir, dir / "one", "he-lora");
-  a_cfg.max_steps = 3;
+  auto a_cfg = short_config(model_dir, dir / "one", "he-lora");
+  a_cfg.max_steps = 1;  // the adapter after one step depends on every forward and backward product
   auto b_cfg = a_cfg;
   b_cfg.out = dir / "two";
   b_cfg.design_options = {{"workers", "in-process:2"}};
@@ -145,9 +173,9 @@ TEST(HeLoraAudit, WorkerSeesOnlyCiphertextsOverAWholeRun) {
     return std::unique_ptr<train::DesignSession>(std::move(s));
   });
   const auto model_dir = assets / "models/stories260K-hf";
-  auto cfg = run_config(model_dir, testing::scratch_dir(), "he-lora-audited");
-  cfg.max_steps = 2;
-  cfg.eval_every = 1;
+  auto cfg = short_config(model_dir, testing::scratch_dir(), "he-lora-audited");
+  cfg.max_steps = 1;
+  cfg.val_fraction = 0.01;  // one held-out example: evaluation before and after the step
   cfg.design_options = {{"workers", "in-process:2"}};
   (void)train::run_finetune(cfg);
   ASSERT_EQ(taps.size(), 2u);

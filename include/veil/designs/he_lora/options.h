@@ -22,9 +22,12 @@ struct HeLoraOptions {
   [[nodiscard]] static HeLoraOptions parse(const std::map<std::string, std::string>& opts);
 };
 
-// The largest inner dimension one encrypted product covers; longer ones (a large vocabulary) are
-// split into chunks whose decrypted products are summed by the data owner.
-inline constexpr std::int64_t kMaxChunk = 32768;
+// The largest inner dimension one encrypted product covers; longer ones (a large vocabulary, the
+// fused gate/up gradient of a 1B model) are split into chunks whose decrypted products are summed by
+// the data owner. 8192 keeps 8-bit x 8-bit products at log q = 54, the largest modulus of the
+// 128-bit table for N = 2048 (docs/he.md §3): at 32768 the Llama-3.2-1B shape needed N = 4096,
+// which doubles every NTT and pads each 2048-wide decode upload to 4096 coefficients.
+inline constexpr std::int64_t kMaxChunk = 8192;
 
 // The encryption parameters for a model: the smallest secure ones covering every inner dimension
 // the protocol uses (forward: inputs of each projection; backward: outputs of each input-sharing
