@@ -96,11 +96,13 @@ struct Variant {
 json run_model(const Options& o, const std::string& name) {
   const auto cfg = make_config(name, o.layers, o.vocab);
   std::vector<Variant> variants{{"plain", {}},
-                                {"dense-paper", {{"variant", "paper"}}},
+                                {"kronecker-paper", {{"matrix", "kronecker"}, {"variant", "paper"}}},
+                                {"kronecker-full", {{"matrix", "kronecker"}}},
+                                {"kronecker-full+freivalds", {{"matrix", "kronecker"}, {"freivalds", "1"}}},
+                                {"dense-paper", {{"matrix", "orthogonal"}, {"variant", "paper"}}},
                                 {"hadamard-paper", {{"matrix", "hadamard"}, {"variant", "paper"}}},
-                                {"hadamard-full", {{"matrix", "hadamard"}}},
-                                {"hadamard-full+freivalds", {{"matrix", "hadamard"}, {"freivalds", "1"}}}};
-  if (name == "gpt2" || o.dense_full) variants.insert(variants.begin() + 2, {"dense-full", {}});
+                                {"hadamard-full", {{"matrix", "hadamard"}}}};
+  if (name == "gpt2" || o.dense_full) variants.push_back({"dense-full", {{"matrix", "orthogonal"}}});
 
   struct Built {
     Variant v;
@@ -165,7 +167,7 @@ json run_model(const Options& o, const std::string& name) {
   json tr = json::object();
   for (std::int64_t d : {cfg.hidden_size, cfg.intermediate_size}) {
     at::Tensor x = at::randn({o.batch * o.seq, d});
-    for (auto kind : {obf::MatrixKind::kOrthogonal, obf::MatrixKind::kHadamard}) {
+    for (auto kind : {obf::MatrixKind::kOrthogonal, obf::MatrixKind::kHadamard, obf::MatrixKind::kKronecker}) {
       auto t = obf::SecretTransform::draw(kind, d, 1, rng);
       std::vector<double> ms;
       for (int i = 0; i < 7; ++i) {
@@ -198,7 +200,7 @@ json kappa_sweep(const std::string& dir) {
   at::NoGradGuard g;
   at::Tensor want = plain.model->forward(ids).to(at::kDouble);
   std::vector<std::pair<std::string, std::map<std::string, std::string>>> rows{
-      {"orthogonal (kappa 1)", {}}, {"hadamard", {{"matrix", "hadamard"}}}};
+      {"orthogonal (kappa 1)", {{"matrix", "orthogonal"}}}, {"kronecker", {}}, {"hadamard", {{"matrix", "hadamard"}}}};
   for (const char* k : {"10", "100", "1000", "10000"}) rows.push_back({std::string("kappa ") + k, {{"kappa", k}}});
   rows.push_back({"gaussian (paper's naive)", {{"matrix", "gaussian"}}});
   json out = json::array();

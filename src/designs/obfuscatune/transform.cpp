@@ -62,15 +62,16 @@ const char* to_string(MatrixKind kind) {
     case MatrixKind::kKappa: return "kappa";
     case MatrixKind::kGaussian: return "gaussian";
     case MatrixKind::kHadamard: return "hadamard";
+    case MatrixKind::kKronecker: return "kronecker";
   }
   return "?";
 }
 
 MatrixKind parse_matrix_kind(const std::string& name) {
   for (MatrixKind k : {MatrixKind::kIdentity, MatrixKind::kOrthogonal, MatrixKind::kKappa, MatrixKind::kGaussian,
-                       MatrixKind::kHadamard})
+                       MatrixKind::kHadamard, MatrixKind::kKronecker})
     if (name == to_string(k)) return k;
-  throw std::invalid_argument("obfuscatune: matrix must be orthogonal, kappa, gaussian, hadamard or identity (got '" +
+  throw std::invalid_argument("obfuscatune: matrix must be kronecker, orthogonal, kappa, gaussian, hadamard or identity (got '" +
                               name + "')");
 }
 
@@ -125,6 +126,9 @@ SecretTransform SecretTransform::draw(MatrixKind kind, std::int64_t dim, double 
         t.inv_perms_.push_back(at::argsort(p));
       }
       break;
+    case MatrixKind::kKronecker:
+      t.kron_ = KroneckerTransform::draw(dim, rng);
+      break;
   }
   return t;
 }
@@ -151,6 +155,8 @@ at::Tensor SecretTransform::apply(const at::Tensor& x, Side side) const {
       return x;
     case MatrixKind::kHadamard:  // orthogonal: R⁻¹ = Rᵀ
       return structured(x, side == Side::kInverse || side == Side::kTranspose);
+    case MatrixKind::kKronecker:  // orthogonal: R⁻¹ = Rᵀ
+      return kron_.apply(x, side == Side::kInverse || side == Side::kTranspose);
     default:
       break;
   }
@@ -175,6 +181,7 @@ std::int64_t SecretTransform::secret_bytes() const {
   if (r_inv_.defined()) n += r_inv_.numel() * 4;
   for (const auto& s : signs_) n += s.numel() * 4;
   for (const auto& p : perms_) n += p.numel() * 8;
+  if (kind_ == MatrixKind::kKronecker) n += kron_.secret_bytes();
   return n;
 }
 

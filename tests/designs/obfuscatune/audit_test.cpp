@@ -79,7 +79,7 @@ bool contains(const at::Tensor& seen, const at::Tensor& secret) {
 
 TEST(ObfuscatuneAudit, FullVariantWorkerSeesNoPlaintextAndNoSecrets) {
   for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
-    for (const char* matrix : {"orthogonal", "hadamard"}) {
+    for (const char* matrix : {"kronecker", "orthogonal", "hadamard"}) {
       model::LinearWeights w;
       std::vector<at::Tensor> secrets;
       auto o = run(fx, {{"matrix", matrix}}, &w, &secrets);

@@ -59,7 +59,7 @@ double max_rel(const at::Tensor& a, const at::Tensor& b) {
 TEST(ObfuscatuneEnclave, TrainsLikePlainAtKappaOne) {
   for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
     for (auto opts : std::vector<std::map<std::string, std::string>>{
-             {}, {{"matrix", "hadamard"}}, {{"variant", "paper"}, {"freivalds", "1"}}}) {
+             {}, {{"matrix", "orthogonal"}}, {{"matrix", "hadamard"}}, {{"variant", "paper"}, {"freivalds", "1"}}}) {
       auto p = make_twins(fx, opts);
       const auto& cfg = p.plain.model->config();
       train::OptimConfig oc;
@@ -124,7 +124,7 @@ TEST(ObfuscatuneEnclave, GreedyGenerationWithKvCacheEqualsPlain) {
   auto plain = model::load_model(dir);
   auto files = model::read_model(dir);
   const int layers = static_cast<int>(files.config.num_layers);
-  for (const char* matrix : {"orthogonal", "hadamard"}) {
+  for (const char* matrix : {"kronecker", "orthogonal", "hadamard"}) {
     auto worker = honest_worker(layers);
     ObfuscatuneEnclave enclave(model::read_model(dir), ObfuscatuneOptions::parse({{"matrix", matrix}}), worker.pool,
                                nullptr);

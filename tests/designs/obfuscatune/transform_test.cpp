@@ -5,6 +5,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "veil/designs/obfuscatune/options.h"
 #include "veil/designs/obfuscatune/secret_rng.h"
 
@@ -18,8 +21,9 @@ double cond(const at::Tensor& m) {
 
 TEST(ObfuscatuneTransform, EveryKindAppliesItsMatrixInverseAndTransposes) {
   SecretRng rng;
-  for (MatrixKind kind : {MatrixKind::kOrthogonal, MatrixKind::kKappa, MatrixKind::kGaussian, MatrixKind::kHadamard}) {
-    for (std::int64_t d : {1, 8, 24, 96}) {
+  for (MatrixKind kind : {MatrixKind::kOrthogonal, MatrixKind::kKappa, MatrixKind::kGaussian, MatrixKind::kHadamard,
+                          MatrixKind::kKronecker}) {
+    for (std::int64_t d : {1, 2, 8, 24, 96, 173, 1100}) {
       auto t = SecretTransform::draw(kind, d, 10.0, rng);
       at::Tensor r = t.dense();
       at::Tensor x = rng.normal({5, d});
@@ -38,6 +42,8 @@ TEST(ObfuscatuneTransform, ConditionNumbersAreAsChosen) {
   SecretRng rng;
   EXPECT_NEAR(cond(SecretTransform::draw(MatrixKind::kOrthogonal, 64, 1, rng).dense()), 1.0, 1e-5);
   EXPECT_NEAR(cond(SecretTransform::draw(MatrixKind::kHadamard, 96, 1, rng).dense()), 1.0, 1e-5);
+  for (std::int64_t d : {96, 172, 768})
+    EXPECT_NEAR(cond(SecretTransform::draw(MatrixKind::kKronecker, d, 1, rng).dense()), 1.0, 1e-5) << d;
   for (double k : {10.0, 1e3, 1e4}) {
     const double c = cond(SecretTransform::draw(MatrixKind::kKappa, 64, k, rng).dense());
     EXPECT_NEAR(c / k, 1.0, 0.02) << "kappa " << k;  // float32 storage
@@ -59,6 +65,25 @@ TEST(ObfuscatuneTransform, BlockHadamardIsASymmetricInvolutionForAnySize) {
   EXPECT_TRUE(at::allclose(h, h.t()));
 }
 
+TEST(ObfuscatuneTransform, KroneckerFactorsAreBalancedAndCoverTheSize) {
+  for (std::int64_t d : {1, 2, 7, 64, 172, 173, 768, 2048, 2304, 3072, 8192, 4099}) {
+    auto f = KroneckerTransform::factor(d);
+    std::int64_t p = 1;
+    for (auto b : f) p *= b;
+    const std::int64_t biggest = *std::max_element(f.begin(), f.end());
+    EXPECT_LE(p, d) << d;
+    EXPECT_LT(d - p, biggest) << d;
+    EXPECT_LE(biggest, 2 * static_cast<std::int64_t>(std::sqrt(static_cast<double>(d))) + 2) << d;
+  }
+  EXPECT_EQ(KroneckerTransform::factor(768), (std::vector<std::int64_t>{24, 32}));
+  EXPECT_EQ(KroneckerTransform::factor(8192), (std::vector<std::int64_t>{16, 16, 32}));
+  // The matrix is no Kronecker product in the clear: the permutations and signs mix every
+  // coordinate with every other (a dense R has no zero entries).
+  SecretRng rng;
+  at::Tensor r = SecretTransform::draw(MatrixKind::kKronecker, 96, 1, rng).dense();
+  EXPECT_EQ(r.eq(0).sum().item<std::int64_t>(), 0);
+}
+
 TEST(ObfuscatuneTransform, FreshDrawsDiffer) {
   SecretRng rng;
   auto a = SecretTransform::draw(MatrixKind::kHadamard, 32, 1, rng).dense();
@@ -72,7 +97,7 @@ TEST(ObfuscatuneOptions, ParsesAndRejects) {
   EXPECT_EQ(o.matrix, MatrixKind::kKappa);
   EXPECT_EQ(o.kappa, 100.0);
   EXPECT_EQ(o.variant, Variant::kPaper);
-  EXPECT_EQ(ObfuscatuneOptions::parse({}).matrix, MatrixKind::kOrthogonal);
+  EXPECT_EQ(ObfuscatuneOptions::parse({}).matrix, MatrixKind::kKronecker);
   auto rejects = [](std::map<std::string, std::string> m, const std::string& needle) {
     try {
       (void)ObfuscatuneOptions::parse(m);

@@ -1,6 +1,7 @@
 // The options of the obfuscatune design (`--opt key=value`), parsed and validated in one place.
 //
-//   matrix=orthogonal|kappa|gaussian|hadamard   the random matrices (default orthogonal)
+//   matrix=kronecker|orthogonal|kappa|          the random matrices (default kronecker; see
+//          gaussian|hadamard                    transform.h and docs/designs/obfuscatune.md)
 //   kappa=K                                     condition number for matrix=kappa (>= 1; giving
 //                                               kappa alone selects matrix=kappa)
 //   variant=full|paper                          full (default): both the input and the output of
@@ -26,7 +27,7 @@ namespace veil::designs::obfuscatune {
 enum class Variant { kFull, kPaper };
 
 struct ObfuscatuneOptions {
-  MatrixKind matrix = MatrixKind::kOrthogonal;
+  MatrixKind matrix = MatrixKind::kKronecker;
   double kappa = 1.0;
   Variant variant = Variant::kFull;
   double freivalds_rate = 0.0;

@@ -8,6 +8,9 @@
 //   hadamard    structured orthogonal: two rounds of (random signs, random permutation,
 //               block Hadamard), then random signs and a permutation; O(d log d) to apply,
 //               O(d) secret numbers, never stored densely
+//   kronecker   structured orthogonal (default): P₁·D₁·(Q₁ ⊗ Q₂)·D₂·P₂ with Haar Q₁, Q₂ of size
+//               about √d, random signs D and permutations P; O(d·√d) to apply as two small GEMMs
+//               (kronecker.h)
 // Randomness comes from SecretRng (OpenSSL). Dense kinds keep float32 copies of R and, unless
 // orthogonal (R⁻¹ = Rᵀ), of R⁻¹.
 #pragma once
@@ -18,13 +21,15 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "veil/designs/obfuscatune/kronecker.h"
+
 namespace veil::designs::obfuscatune {
 
 class SecretRng;
 
-enum class MatrixKind { kIdentity, kOrthogonal, kKappa, kGaussian, kHadamard };
+enum class MatrixKind { kIdentity, kOrthogonal, kKappa, kGaussian, kHadamard, kKronecker };
 [[nodiscard]] const char* to_string(MatrixKind kind);
-// "identity" | "orthogonal" | "kappa" | "gaussian" | "hadamard"; throws std::invalid_argument.
+// "identity" | "orthogonal" | "kappa" | "gaussian" | "hadamard" | "kronecker"; throws std::invalid_argument.
 [[nodiscard]] MatrixKind parse_matrix_kind(const std::string& name);
 
 // Which matrix multiplies: R, R⁻¹, Rᵀ or R⁻ᵀ.
@@ -56,6 +61,7 @@ class SecretTransform {
   at::Tensor r_, r_inv_;  // dense kinds, float32 (r_inv_ undefined for orthogonal)
   // hadamard: per round signs (float32) and permutations; the last entry has no Hadamard after it.
   std::vector<at::Tensor> signs_, perms_, inv_perms_;
+  KroneckerTransform kron_;  // kronecker
 };
 
 // x·H over the last dimension, H the normalised block Hadamard matrix of size x.size(-1): blocks
