@@ -1,0 +1,125 @@
+// veil enclave: the trusted party of obfuscatune, standing for a TEE. Publishes a (simulated)
+// attestation report, receives the model and the dataset sealed to its fresh key, and fine-tunes
+// inside against `veil worker --design obfuscatune` processes. `--print-measurement` prints the
+// measurement that model and data owners expect, and exits.
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "command.h"
+#include "veil/designs/obfuscatune/enclave_service.h"
+#include "veil/tee/attestation.h"
+#include "veil/transport/serve.h"
+#include "veil/util/check.h"
+
+namespace veil::cli {
+namespace {
+
+struct EnclaveFlags {
+  std::string listen, workers, scratch;
+  std::vector<std::string> opts;
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false, print_measurement = false;
+  double max_message_mb = 2048;
+};
+
+int g_pipe[2] = {-1, -1};
+void on_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] auto n = write(g_pipe[1], &b, 1);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= s.size() && !s.empty()) {
+    const auto comma = s.find(',', pos);
+    const auto part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    VEIL_CHECK_ARG(!part.empty(), "--workers '", s, "': empty address");
+    out.push_back(part);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+int run_enclave(const EnclaveFlags& f) {
+  designs::obfuscatune::EnclaveSettings s;
+  for (const auto& o : f.opts) {
+    const auto eq = o.find('=');
+    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", o, "': expected key=value");
+    s.options[o.substr(0, eq)] = o.substr(eq + 1);
+  }
+  s.parties.workers = split(f.workers);
+  s.parties.tls_cert = f.tls_cert;
+  s.parties.tls_key = f.tls_key;
+  s.parties.tls_ca = f.tls_ca;
+  s.parties.insecure = f.insecure;
+  s.scratch = f.scratch;
+  if (f.print_measurement) {
+    std::printf("%s\n", tee::measure_self(s.measured_config()).c_str());
+    return 0;
+  }
+  VEIL_CHECK_ARG(!f.listen.empty(), "--listen HOST:PORT is required");
+  VEIL_CHECK_ARG(f.max_message_mb > 0 && f.max_message_mb <= 1 << 20, "--max-message-mb must be in (0, 1048576]");
+  for (const auto& w : s.parties.workers) (void)transport::parse_address(w);
+  (void)transport::parse_address(f.listen);
+  designs::obfuscatune::EnclaveParty party(std::move(s), std::make_shared<tee::SimulatedAttester>());
+  auto service = std::make_shared<transport::Service>("enclave");
+  party.install(*service);
+
+  transport::ServeOptions so;
+  so.address = f.listen;
+  so.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.insecure};
+  so.max_message_bytes = static_cast<std::size_t>(f.max_message_mb * (1 << 20));
+  so.max_concurrent_calls = 4;
+  auto server = transport::Server::start(service, so);
+  std::fprintf(stderr,
+               "veil enclave: SIMULATED attestation (no hardware TEE: see docs/tee.md); measurement %s; %s; workers: %s\n",
+               party.measurement().c_str(), f.insecure ? "NO TLS" : "mutual TLS",
+               f.workers.empty() ? "one in-process (single-machine mode)" : f.workers.c_str());
+  std::printf("veil enclave: listening on %s\n", server->address().c_str());
+  std::fflush(stdout);
+
+  if (pipe(g_pipe) != 0) throw std::runtime_error("veil enclave: cannot create a pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::thread waiter([&] {
+    unsigned char sig = 0;
+    while (read(g_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    server->shutdown();
+  });
+  server->wait();
+  waiter.join();
+  std::fprintf(stderr, "veil enclave: stopped; private files removed\n");
+  return 0;
+}
+
+Action add_enclave(CLI::App& app, const CommonOptions&) {
+  auto f = std::make_shared<EnclaveFlags>();
+  auto* cmd = app.add_subcommand("enclave", "the trusted party of obfuscatune (SIMULATED attestation): receives sealed "
+                                            "model and data, fine-tunes with untrusted workers");
+  cmd->add_option("--listen", f->listen, "HOST:PORT to serve on (port 0 picks one; printed on stdout)");
+  cmd->add_option("--workers", f->workers, "the workers (`veil worker --design obfuscatune`), host:port,...; none: in-process");
+  cmd->add_option("--opt", f->opts, "obfuscatune option key=value (repeatable; part of the measurement)");
+  cmd->add_option("--scratch", f->scratch, "RAM directory for plaintext files the fine-tune reads (default /dev/shm)");
+  cmd->add_option("--tls-cert", f->tls_cert, "this enclave's certificate (PEM), served and presented to workers");
+  cmd->add_option("--tls-key", f->tls_key, "this enclave's private key (PEM)");
+  cmd->add_option("--tls-ca", f->tls_ca, "CA of the owners and workers (PEM)");
+  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  cmd->add_flag("--print-measurement", f->print_measurement, "print the measurement for these options and exit");
+  cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
+  return [f] { return run_enclave(*f); };
+}
+
+const CommandRegistrar kRegistrar{85, add_enclave};
+
+}  // namespace
+}  // namespace veil::cli
