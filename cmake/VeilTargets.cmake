@@ -26,7 +26,9 @@ function(veil_test name)
   target_link_libraries(${name} PRIVATE ${T_DEPS} veil_testing GTest::gtest GTest::gtest_main)
   veil_target_defaults(${name})
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "VEIL_SHARED_DIR=${VEIL_SHARED_DIR};VEIL_BINARY_DIR=${PROJECT_BINARY_DIR}")
+    # Two single-valued properties: a ';' inside one value would be split into separate arguments.
+    PROPERTIES ENVIRONMENT "VEIL_SHARED_DIR=${VEIL_SHARED_DIR}"
+               ENVIRONMENT_MODIFICATION "VEIL_BINARY_DIR=set:${PROJECT_BINARY_DIR}")
 endfunction()
 
 if(VEIL_BUILD_FUZZ)
