@@ -111,7 +111,8 @@ TEST_F(AttackTest, BisrRefinesLearnedInversionToNearlyAll) {
   auto inv = LearnedInverter::train(m(), pub, 2, lo);
   auto v = split_view(2).activations[0];
   GradientMatchingOptions o;
-  o.steps = 40;
+  o.steps = 20;
+  o.discrete_sweeps = 1;
   EXPECT_GE(accuracy(ids(), bisr(m(), v, inv, o)), 0.95);
 }
 

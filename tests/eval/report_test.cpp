@@ -168,5 +168,20 @@ TEST(Evaluate, EndToEndOnTheEmbeddedDefaultModel) {
   EXPECT_NE(html.find("no-such-design"), std::string::npos);
 }
 
+// The measured report of docs/results/evaluation.md (not run by default; `veil evaluate` with the
+// same flags gives the same matrix): VEIL_EVAL_OUT=DIR ./eval_report_test
+// --gtest_also_run_disabled_tests --gtest_filter='*ForResults*'
+TEST(Evaluate, DISABLED_ForResults) {
+  const char* out = std::getenv("VEIL_EVAL_OUT");
+  if (!out) GTEST_SKIP() << "set VEIL_EVAL_OUT";
+  auto c = ci_config(out);
+  c.designs = {"plain", kUnprotectedSplit};
+  c.steps = 20;
+  c.attack_records = 4;
+  c.attack_tokens = 32;
+  auto report = run_evaluation(c);
+  EXPECT_EQ(report["cells"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace veil::eval

@@ -138,7 +138,7 @@ at::Tensor bisr(model::CausalLM& m, const ActivationView& view, const LearnedInv
   // The states are exact evidence for each position given its prefix; they dominate the match.
   if (o.state_weight == 0) o.state_weight = 10.0;
   // The inverter ranks tokens it rarely saw in public text low: search a wider shortlist.
-  o.candidates = std::max<std::int64_t>(o.candidates, 64);
+  o.candidates = std::max<std::int64_t>(o.candidates, 32);
   if (!view.gradient.defined()) o.gradient_weight = 0;
   at::Tensor init, extra;
   {

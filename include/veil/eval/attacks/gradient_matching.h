@@ -41,7 +41,8 @@ struct GradientMatchingOptions {
                                            const at::Tensor& init_logits = {});
 
 // BiSR: the learned inverter's log-probabilities as the start, states (weight 10 unless set) and
-// gradients both matched, and at least 64 candidates per position in the discrete pass.
+// gradients both matched; the discrete pass searches at least 32 of the relaxation's candidates per
+// position plus the 8 tokens whose context-free states (public model) are nearest.
 [[nodiscard]] at::Tensor bisr(model::CausalLM& public_model, const ActivationView& view, const LearnedInverter& inverter,
                               GradientMatchingOptions options = {});
 
