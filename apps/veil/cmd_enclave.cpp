@@ -2,12 +2,8 @@
 // attestation report, receives the model and the dataset sealed to its fresh key, and fine-tunes
 // inside against `veil worker --design obfuscatune` processes. `--print-measurement` prints the
 // measurement that model and data owners expect, and exits.
-#include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include "command.h"
 #include "veil/designs/obfuscatune/enclave_service.h"
@@ -25,12 +21,6 @@ struct EnclaveFlags {
   bool insecure = false, print_measurement = false;
   double max_message_mb = 2048;
 };
-
-int g_pipe[2] = {-1, -1};
-void on_signal(int sig) {
-  const unsigned char b = static_cast<unsigned char>(sig);
-  [[maybe_unused]] auto n = write(g_pipe[1], &b, 1);
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -84,20 +74,7 @@ int run_enclave(const EnclaveFlags& f) {
   std::printf("veil enclave: listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
-  if (pipe(g_pipe) != 0) throw std::runtime_error("veil enclave: cannot create a pipe");
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  std::thread waiter([&] {
-    unsigned char sig = 0;
-    while (read(g_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-    }
-    server->shutdown();
-  });
-  server->wait();
-  waiter.join();
+  serve_until_signal(*server, "veil enclave");
   std::fprintf(stderr, "veil enclave: stopped; private files removed\n");
   return 0;
 }

@@ -1,10 +1,7 @@
 // veil worker: an untrusted compute node. Serves one design's worker handlers over gRPC (mutual TLS
 // by default) for a range of layers, until SIGTERM or SIGINT, then finishes the calls in flight and
 // exits 0. It never receives tokens or labels: only what its design sends (see docs/transport.md).
-#include <csignal>
 #include <cstdio>
-#include <cerrno>
-#include <unistd.h>
 #include <thread>
 
 #include "command.h"
@@ -69,13 +66,6 @@ void register_echo_worker() {
   });
 }
 
-int g_signal_pipe[2] = {-1, -1};
-
-void on_signal(int sig) {
-  const unsigned char b = static_cast<unsigned char>(sig);
-  [[maybe_unused]] auto n = write(g_signal_pipe[1], &b, 1);
-}
-
 int run_worker(const WorkerFlags& f) {
   VEIL_CHECK_ARG(!f.listen.empty(), "--listen HOST:PORT is required");
   VEIL_CHECK_ARG(f.max_message_mb > 0 && f.max_message_mb <= 1 << 20, "--max-message-mb must be in (0, 1048576]");
@@ -106,23 +96,7 @@ int run_worker(const WorkerFlags& f) {
   std::printf("veil worker: listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
-  // SIGTERM/SIGINT: the handler (any thread may run it) only writes the signal number to a pipe;
-  // this thread reads it and shuts the server down gracefully.
-  if (pipe(g_signal_pipe) != 0) throw std::runtime_error("veil worker: cannot create a pipe");
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  std::thread waiter([&] {
-    unsigned char sig = 0;
-    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-    }
-    std::fprintf(stderr, "veil worker: %s: finishing calls in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    server->shutdown();
-  });
-  server->wait();
-  waiter.join();
+  serve_until_signal(*server, "veil worker");
   const auto s = server->stats();
   std::fprintf(stderr, "veil worker: stopped after %llu calls, %llu bytes received, %llu bytes sent\n",
                static_cast<unsigned long long>(s.calls), static_cast<unsigned long long>(s.bytes_received),

@@ -7,6 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
+namespace veil::transport {
+class Server;
+}
+
 namespace veil::cli {
 
 using Action = std::function<int()>;
@@ -19,6 +23,10 @@ struct CommonOptions {
 };
 void add_common_options(CLI::App& app, CommonOptions& opts);
 void apply_common_options(const CommonOptions& opts);
+
+// Blocks until SIGTERM or SIGINT, then shuts `server` down gracefully (calls in flight finish).
+// `who` prefixes the message ("veil worker").
+void serve_until_signal(transport::Server& server, const char* who);
 
 // Each command file registers its adder at static-initialisation time (the files are linked into
 // the executable directly, so nothing is dropped), with an order for `veil --help`:

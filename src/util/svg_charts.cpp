@@ -6,29 +6,12 @@
 #include <limits>
 #include <sstream>
 
+#include "util/svg_frame.h"
+
 namespace veil::util {
-namespace {
-
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
-const char* color(std::size_t k) {
-  static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"};
-  return kColors[k % (sizeof kColors / sizeof *kColors)];
-}
-
-void header(std::ostringstream& o, const std::string& title, int width, int height) {
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-    << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << width / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\">" << xml_escape(title)
-    << "</text>\n";
-}
-
-}  // namespace
+using svg::color;
+using svg::header;
+using svg::num;
 
 std::string xml_escape(const std::string& s) {
   std::string o;
@@ -54,34 +37,16 @@ std::string scatter_chart_svg(const std::string& title, const std::vector<Point>
   if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   const double xpad = x1 > x0 ? 0.1 * (x1 - x0) : 0.5, ypad = y1 > y0 ? 0.1 * (y1 - y0) : 0.5;
   x0 -= xpad, x1 += xpad, y0 -= ypad, y1 += ypad;
-  const int left = 64, right = 24, top = 36, bottom = 48;
-  const double pw = width - left - right, ph = height - top - bottom;
-  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * pw; };
-  auto py = [&](double y) { return top + (1 - (y - y0) / (y1 - y0)) * ph; };
+  const svg::Frame f(x0, x1, y0, y1, width, height, /*left=*/64, /*right=*/24, /*top=*/36, /*bottom=*/48);
   std::ostringstream o;
   header(o, title, width, height);
-  o << "<g stroke=\"#ccc\" stroke-width=\"1\">\n";
-  for (int i = 0; i <= 4; ++i) {
-    double y = y0 + (y1 - y0) * i / 4, x = x0 + (x1 - x0) * i / 4;
-    o << "<line x1=\"" << left << "\" y1=\"" << py(y) << "\" x2=\"" << left + pw << "\" y2=\"" << py(y) << "\"/>\n";
-    o << "<line x1=\"" << px(x) << "\" y1=\"" << top << "\" x2=\"" << px(x) << "\" y2=\"" << top + ph << "\"/>\n";
-  }
-  o << "</g>\n<g fill=\"#333\">\n";
-  for (int i = 0; i <= 4; ++i) {
-    double y = y0 + (y1 - y0) * i / 4, x = x0 + (x1 - x0) * i / 4;
-    o << "<text x=\"" << left - 6 << "\" y=\"" << py(y) + 4 << "\" text-anchor=\"end\">" << num(y) << "</text>\n";
-    o << "<text x=\"" << px(x) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << num(x) << "</text>\n";
-  }
-  o << "<text x=\"" << left + pw / 2 << "\" y=\"" << height - 8 << "\" text-anchor=\"middle\">" << xml_escape(x_label)
-    << "</text>\n";
-  o << "<text transform=\"translate(14," << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << xml_escape(y_label) << "</text>\n</g>\n";
+  svg::xy_axes(o, f, height, x_label, y_label);
   for (std::size_t k = 0; k < points.size(); ++k) {
     const auto& p = points[k];
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
-    o << "<circle class=\"point\" cx=\"" << px(p.x) << "\" cy=\"" << py(p.y) << "\" r=\"6\" fill=\"" << color(k)
+    o << "<circle class=\"point\" cx=\"" << f.px(p.x) << "\" cy=\"" << f.py(p.y) << "\" r=\"6\" fill=\"" << color(k)
       << "\"><title>" << xml_escape(p.label) << ": " << num(p.x) << ", " << num(p.y) << "</title></circle>\n";
-    o << "<text x=\"" << px(p.x) + 9 << "\" y=\"" << py(p.y) - 7 << "\" fill=\"" << color(k) << "\">"
+    o << "<text x=\"" << f.px(p.x) + 9 << "\" y=\"" << f.py(p.y) - 7 << "\" fill=\"" << color(k) << "\">"
       << xml_escape(p.label) << "</text>\n";
   }
   o << "</svg>\n";
