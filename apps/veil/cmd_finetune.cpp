@@ -30,6 +30,10 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
   cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
   cmd->add_flag("--insecure", c->parties.insecure, "no TLS (loopback addresses only)");
+  cmd->add_option("--tls-server-name", c->parties.tls_server_name,
+                  "name the workers' and enclave's certificates carry (default: the host of each address)");
+  cmd->add_option("--audit-dir", c->parties.audit_dir,
+                  "record what the in-process worker received and sent (for veil evaluate; no --workers)");
   cmd->add_option("--lora-r", c->lora.r, "LoRA rank")->check(CLI::Range(1, 4096));
   cmd->add_option("--lora-alpha", c->lora.alpha, "LoRA alpha (scaling = alpha / r)");
   cmd->add_option("--lora-dropout", c->lora.dropout, "dropout on the LoRA input")->check(CLI::Range(0.0, 0.99));

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "designs/builtin.h"
+#include "veil/transport/audit_dir.h"
 #include "veil/transport/connect.h"
 #include "veil/transport/in_process.h"
 #include "veil/transport/service.h"
@@ -58,11 +59,13 @@ transport::WorkerPool open_workers(const std::string& design, const train::Party
     local.first_layer = 0;
     local.last_layer = num_layers;
     auto service = std::make_shared<transport::Service>("worker-0");
+    if (!parties.audit_dir.empty()) service->set_tap(std::make_shared<transport::DirectoryTap>(parties.audit_dir));
     install_worker(design, *service, local);
     workers.push_back({transport::connect_in_process(service), 0, num_layers});
   } else {
     transport::ConnectOptions opts;
     opts.tls = {parties.tls_cert, parties.tls_key, parties.tls_ca, parties.insecure};
+    opts.tls_server_name = parties.tls_server_name;
     for (const auto& address : parties.workers) {
       auto ep = transport::connect(address, opts);
       transport::Message q;

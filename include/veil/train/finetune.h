@@ -30,6 +30,10 @@ struct PartyOptions {
   std::string enclave;                               // host:port
   std::filesystem::path tls_cert, tls_key, tls_ca;   // this party's certificate and key; the CA of its peers
   bool insecure = false;                             // no TLS (loopback only)
+  std::string tls_server_name;                       // name the peers' certificates carry; empty: the host
+  // In-process workers (no `workers`) record what they received and sent here (a DirectoryTap,
+  // veil/transport/audit_dir.h), as `veil worker --audit-dir` does; empty: no record.
+  std::filesystem::path audit_dir;
 };
 
 struct FinetuneConfig {
