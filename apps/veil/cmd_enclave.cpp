@@ -17,7 +17,7 @@ namespace {
 struct EnclaveFlags {
   std::string listen, workers, scratch;
   std::vector<std::string> opts;
-  std::string tls_cert, tls_key, tls_ca;
+  std::string tls_cert, tls_key, tls_ca, tls_server_name;
   bool insecure = false, print_measurement = false;
   double max_message_mb = 2048;
 };
@@ -47,6 +47,7 @@ int run_enclave(const EnclaveFlags& f) {
   s.parties.tls_cert = f.tls_cert;
   s.parties.tls_key = f.tls_key;
   s.parties.tls_ca = f.tls_ca;
+  s.parties.tls_server_name = f.tls_server_name;
   s.parties.insecure = f.insecure;
   s.scratch = f.scratch;
   if (f.print_measurement) {
@@ -90,6 +91,8 @@ Action add_enclave(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--tls-cert", f->tls_cert, "this enclave's certificate (PEM), served and presented to workers");
   cmd->add_option("--tls-key", f->tls_key, "this enclave's private key (PEM)");
   cmd->add_option("--tls-ca", f->tls_ca, "CA of the owners and workers (PEM)");
+  cmd->add_option("--tls-server-name", f->tls_server_name,
+                  "name the workers' certificates carry (default: the host of each address)");
   cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
   cmd->add_flag("--print-measurement", f->print_measurement, "print the measurement for these options and exit");
   cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
