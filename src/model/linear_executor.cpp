@@ -41,6 +41,20 @@ struct ExecutorAutograd : public torch::autograd::Function<ExecutorAutograd> {
   }
 };
 
+namespace {
+
+// x·Wᵀ. A single row (decoding) goes through GEMV: OpenBLAS 0.3.21 runs a one-row GEMM through its
+// packing path, which copies all of W on every call (three times the memory traffic of sgemv,
+// and decoding is bound by reading the weights).
+at::Tensor linear_rows(const at::Tensor& x, const at::Tensor& w) {
+  if (x.numel() != x.size(-1) || !w.is_contiguous()) return at::linear(x, w);
+  auto sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  return at::mv(w, x.reshape({-1})).view(sizes);
+}
+
+}  // namespace
+
 std::vector<at::Tensor> LinearExecutor::linear(int layer, std::span<const Proj> projs, const at::Tensor& x) {
   std::vector<int64_t> ids(projs.size());
   for (std::size_t i = 0; i < projs.size(); ++i) ids[i] = static_cast<int64_t>(projs[i]);
@@ -103,11 +117,11 @@ void PlainExecutor::invalidate_fused() { fused_.clear(); }
 std::vector<at::Tensor> PlainExecutor::linear(int layer, std::span<const Proj> projs, const at::Tensor& x) {
   if (train_base_) {
     std::vector<at::Tensor> ys;
-    for (Proj p : projs) ys.push_back(at::linear(x, weight(layer, p)));
+    for (Proj p : projs) ys.push_back(linear_rows(x, weight(layer, p)));
     return ys;
   }
   const at::Tensor& w = fused(layer, projs);
-  at::Tensor y = at::linear(x, w);
+  at::Tensor y = linear_rows(x, w);
   if (projs.size() == 1) return {y};
   std::vector<int64_t> sizes;
   for (Proj p : projs) sizes.push_back(weight(layer, p).size(0));
@@ -122,6 +136,15 @@ std::vector<at::Tensor> PlainExecutor::forward(int layer, std::span<const Proj> 
 
 at::Tensor PlainExecutor::backward(int layer, std::span<const Proj> projs, std::span<const at::Tensor> grads) {
   at::NoGradGuard g;
+  // A fused group with every gradient present: one GEMM [.., Σout]·W_group instead of one per
+  // projection plus the sums.
+  if (projs.size() > 1 && !train_base_) {
+    auto it = fused_.find({layer, projs[0]});
+    std::int64_t rows = 0;
+    for (std::size_t i = 0; i < projs.size(); ++i) rows += grads[i].defined() ? weight(layer, projs[i]).size(0) : -1;
+    if (it != fused_.end() && rows == it->second.size(0))
+      return at::matmul(at::cat(std::vector<at::Tensor>(grads.begin(), grads.end()), -1), it->second);
+  }
   at::Tensor gx;
   for (std::size_t i = 0; i < projs.size(); ++i) {
     at::Tensor part = at::matmul(grads[i], weight(layer, projs[i]));
