@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "veil/runtime/allocator.h"
 #include "veil/runtime/threads.h"
 #include "command.h"
 
@@ -15,7 +16,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "no progress display")->envname("VEIL_QUIET");
 }
 
-void apply_common_options(const CommonOptions& o) { runtime::configure_threads({o.blas_threads, o.omp_threads}); }
+void apply_common_options(const CommonOptions& o) {
+  runtime::configure_threads({o.blas_threads, o.omp_threads});
+  (void)runtime::keep_freed_memory();
+}
 
 namespace {
 std::vector<RegisteredCommand>& command_table() {

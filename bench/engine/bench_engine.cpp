@@ -38,6 +38,7 @@
 #include "veil/model/linear_executor.h"
 #include "veil/model/loader.h"
 #include "veil/model/lora.h"
+#include "veil/runtime/allocator.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/loss.h"
 #include "veil/train/trainer.h"
@@ -151,6 +152,7 @@ json breakdown_steps(veil::model::CausalLM& model, veil::model::LoraAdapters& lo
 
 int run_child(const Options& o) {
   const auto threads = veil::runtime::configure_threads({o.child_blas, o.child_omp});
+  const auto allocator = veil::runtime::keep_freed_memory();
   const int layers = o.layers > 0 ? o.layers : default_layers(o.child_model);
   const int steps = o.steps > 0 ? o.steps : default_steps(o.child_model);
   auto cfg = make_config(o.child_model, layers);
@@ -164,9 +166,9 @@ int run_child(const Options& o) {
   model->set_lora(lora);
   const double build_s = ms_since(t0) / 1000;
   const auto base_params = cfg.num_parameters();
-  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, built in %.1fs\n",
+  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, malloc %s, built in %.1fs\n",
               o.child_model.c_str(), layers, static_cast<long long>(full_layers), base_params / 1e6,
-              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), build_s);
+              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), allocator.c_str(), build_s);
   std::fflush(stdout);
 
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
