@@ -1,12 +1,11 @@
-// Message <-> wire form (proto/veil/v1/party.proto), with strict validation of what comes in.
+// Message <-> wire form (proto/veil/v1/party.proto): the torch side of the codec.
 //
 // Both transports use this codec, so in-process and network calls take the same path and count the
 // same bytes. A message on the wire is a serialized veil.v1.Header followed by its payload (tensor
-// data, then blobs). Decoding checks, before allocating anything: the version, the dtypes, that
-// shapes are non-negative with rank <= 16, that names are unique, that numel * element size of
-// every tensor and the blob sizes add up to payload_bytes, and that the total is under
-// CodecLimits::max_message_bytes. Errors are ProtocolError (malformed) or MessageTooLarge (over a
-// limit), naming what is wrong; nothing else escapes, whatever the bytes.
+// data, then blobs). Parsing, validation, limits and payload reassembly are torch-free and live in
+// transport/wire_format.h (fuzzed by fuzz/message_decode); this file only maps dtypes and turns
+// validated buffers into at::Tensors and back. Errors are ProtocolError (malformed) or
+// MessageTooLarge (over a limit), naming what is wrong; nothing else escapes, whatever the bytes.
 //
 // Memory per message is bounded by max_message_bytes + max_header_bytes: the decoder allocates
 // the declared tensors once (untouched pages are not committed) and refuses payload beyond them.
@@ -20,24 +19,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "transport/wire_format.h"
 #include "veil/transport/message.h"
 
 namespace veil::transport::codec {
-
-inline constexpr std::uint32_t kWireVersion = 1;
-inline constexpr std::size_t kChunkBytes = std::size_t{1} << 20;  // payload bytes per Chunk frame
-
-struct CodecLimits {
-  std::size_t max_message_bytes = std::size_t{2} << 30;  // payload (tensors + blobs)
-  std::size_t max_header_bytes = std::size_t{3} << 20;   // serialized Header (fits gRPC's 4 MB frame)
-  std::size_t max_entries = 4096;                        // tensors + blobs + meta entries
-};
-
-// Over a size limit (the transport answers RESOURCE_EXHAUSTED / kResourceExhausted).
-class MessageTooLarge : public ProtocolError {
- public:
-  using ProtocolError::ProtocolError;
-};
 
 // A message ready to be sent: its serialized header and its payload as pieces that point into the
 // message's blobs and into `keep` (contiguous CPU copies or views of its tensors). The message
@@ -54,32 +39,27 @@ struct EncodedMessage {
 // limit. Undefined tensors are left out (Message::tensor treats them as absent).
 [[nodiscard]] EncodedMessage encode(const Message& message, const CodecLimits& limits = {});
 
-// Reassembles one message from its header and payload chunks.
+// Reassembles one message from its header and payload chunks (a WireDecoder whose tensors are
+// at::Tensors allocated by libtorch).
 class MessageDecoder {
  public:
   explicit MessageDecoder(CodecLimits limits = {});
+  MessageDecoder(const MessageDecoder&) = delete;  // its allocator refers to this object
+  MessageDecoder& operator=(const MessageDecoder&) = delete;
   // Parses and validates the serialized Header and allocates the declared tensors. Once only.
   void header(std::string_view serialized);
   // Appends payload bytes. Throws ProtocolError when they run past payload_bytes.
-  void chunk(std::string_view bytes);
-  [[nodiscard]] bool has_header() const { return has_header_; }
-  [[nodiscard]] bool complete() const { return has_header_ && received_ == expected_; }
+  void chunk(std::string_view bytes) { wire_.chunk(bytes); }
+  [[nodiscard]] bool has_header() const { return wire_.has_header(); }
+  [[nodiscard]] bool complete() const { return wire_.complete(); }
   // The message; throws ProtocolError when the header or some payload is missing, or a bool
   // tensor holds a byte other than 0 or 1.
   [[nodiscard]] Message finish();
-  [[nodiscard]] std::size_t wire_bytes() const { return header_bytes_ + received_; }
+  [[nodiscard]] std::size_t wire_bytes() const { return wire_.wire_bytes(); }
 
  private:
-  struct Target {
-    char* data;
-    std::size_t size;
-  };
-  CodecLimits limits_;
-  Message message_;
-  std::vector<Target> targets_;
-  std::size_t target_ = 0, offset_ = 0;
-  std::size_t expected_ = 0, received_ = 0, header_bytes_ = 0;
-  bool has_header_ = false;
+  std::vector<at::Tensor> tensors_;
+  WireDecoder wire_;
 };
 
 // The flat form, for files and fuzzing: "VEIL", header length (u32 little-endian), header, payload.

@@ -10,11 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+
+#include "veil/transport/errors.h"
 
 namespace veil::transport {
 
@@ -32,35 +33,6 @@ struct Message {
   // The tensor `name`; throws ProtocolError naming the op and the tensor when it is absent.
   [[nodiscard]] const at::Tensor& tensor(const std::string& name) const;
   [[nodiscard]] const std::string& blob(const std::string& name) const;
-};
-
-// Status of a failed call, as gRPC reports it.
-enum class ErrorCode {
-  kInvalidArgument,   // malformed or inconsistent request (the handler rejected it)
-  kUnauthenticated,   // TLS peer not allowed
-  kUnavailable,       // peer down or unreachable (retry after it is back)
-  kDeadlineExceeded,  // no answer in time
-  kResourceExhausted, // message over the size limit
-  kFailedPrecondition,// the peer is not in the state the call needs (e.g. weights not loaded)
-  kInternal,          // the handler failed
-};
-[[nodiscard]] const char* to_string(ErrorCode code);
-
-// A call that failed; what() names the peer, the op and the reason.
-class TransportError : public std::runtime_error {
- public:
-  TransportError(ErrorCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  [[nodiscard]] ErrorCode code() const { return code_; }
-
- private:
-  ErrorCode code_;
-};
-
-// A message that does not have the fields its op needs. Handlers throw it; the service turns it
-// into kInvalidArgument.
-class ProtocolError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
 };
 
 }  // namespace veil::transport
