@@ -8,6 +8,7 @@
 #include "veil/designs/he_lora/worker.h"
 #include "veil/designs/registry.h"
 #include "veil/model/loader.h"
+#include "veil/transport/audit_dir.h"
 #include "veil/transport/in_process.h"
 #include "veil/transport/service.h"
 #include "veil/util/check.h"
@@ -84,7 +85,14 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
     for (int i = 0; i < n; ++i) {
       const int first = L * i / n, last = L * (i + 1) / n;
       auto service = std::make_shared<transport::Service>("worker-" + std::to_string(i));
-      auto tap = std::make_shared<transport::AuditTap>();
+      // In memory for the tests (worker_taps()); on disk with --audit-dir (one folder per worker
+      // when there are several), as `veil worker --audit-dir` records.
+      std::shared_ptr<transport::AuditTap> tap;
+      if (cfg.parties.audit_dir.empty())
+        tap = std::make_shared<transport::AuditTap>();
+      else
+        tap = std::make_shared<transport::DirectoryTap>(
+            n == 1 ? cfg.parties.audit_dir : cfg.parties.audit_dir / ("worker-" + std::to_string(i)));
       service->set_tap(tap);
       taps_.push_back(tap);
       install_worker(*service, files, first, last);
@@ -123,6 +131,12 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
 }
 
 HeLoraSession::~HeLoraSession() = default;
+
+void HeLoraSession::set_adapters(std::shared_ptr<model::LoraAdapters> lora) {
+  VEIL_CHECK_ARG(lora != nullptr, "he-lora: set_adapters needs adapters");
+  lora_ = std::move(lora);
+  static_cast<HeLoraModel&>(*model_).attach_lora(lora_);
+}
 
 model::CausalLM& HeLoraSession::model() { return *model_; }
 
@@ -169,10 +183,11 @@ nlohmann::json HeLoraSession::report() const {
 }
 
 std::vector<std::int64_t> generate(HeLoraSession& session, std::span<const std::int64_t> prompt,
-                                   const model::GenerationConfig& cfg) {
+                                   const model::GenerationConfig& cfg,
+                                   const std::function<bool(std::int64_t)>& on_token) {
   at::NoGradGuard no_grad;
   session.model().set_training(false);
-  return model::generate(session.model(), prompt, cfg);
+  return model::generate(session.model(), prompt, cfg, on_token);
 }
 
 }  // namespace veil::designs::he_lora

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "designs/he_lora/audit_check.h"
 #include "support/shared_assets.h"
 #include "veil/designs/he_lora/options.h"
 #include "veil/designs/he_lora/session.h"
@@ -180,41 +181,8 @@ TEST(HeLoraAudit, WorkerSeesOnlyCiphertextsOverAWholeRun) {
   (void)train::run_finetune(cfg);
   ASSERT_EQ(taps.size(), 2u);
   ASSERT_EQ(security_bits(parms), 128);
-  const he::Context ctx(parms);
   std::size_t ciphertexts = 0;
-  for (const auto& tap : taps) {
-    for (const auto& e : tap->entries()) {
-      const auto& m = e.message;
-      EXPECT_TRUE(m.tensors.empty()) << m.op;
-      // Requests carry projection / direction / layout ids; plan_info replies the public chunk sizes.
-      if (e.direction == transport::Direction::kReceived) {
-        for (int v : m.ints) {
-          EXPECT_TRUE((v >= -1 && v <= 16) || v == kEmbedGroup) << m.op << " int " << v;
-        }
-      }
-      for (const auto& [name, blob] : m.blobs) {
-        std::span<const std::uint8_t> b(reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size());
-        switch (he::peek_kind(b)) {
-          case he::BlobKind::kParameters:
-            EXPECT_EQ(he::load_parameters(b), parms);
-            break;
-          case he::BlobKind::kEncryptedMatrix:
-            (void)he::load_encrypted_matrix(ctx, b);  // throws unless under `parms`
-            ++ciphertexts;
-            break;
-          case he::BlobKind::kEncryptedResult:
-            (void)he::load_encrypted_result(ctx, b);
-            ++ciphertexts;
-            break;
-          case he::BlobKind::kPlanMask:
-            EXPECT_EQ(e.direction, transport::Direction::kSent);  // public data derived from the weights
-            (void)he::load_plan_mask(ctx, b);
-            break;
-        }
-      }
-      for (const auto& [k, v] : m.meta) ADD_FAILURE() << m.op << " carries meta " << k << "=" << v;
-    }
-  }
+  for (const auto& tap : taps) ciphertexts += check_worker_audit(tap->entries(), parms).ciphertexts;
   EXPECT_GT(ciphertexts, 100u);
 }
 

@@ -3,6 +3,7 @@
 // attention core, loss and optimizer local. Also the entry point for encrypted generation.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -21,7 +22,9 @@ class HeLoraSession final : public train::DesignSession {
  public:
   // cfg.model, cfg.lora, cfg.seed, cfg.design_options and cfg.parties are used. Without
   // cfg.parties.workers the workers run in this process (workers=in-process:N, each a Service
-  // with its own audit tap). Throws std::invalid_argument for bad options.
+  // with its own audit tap: in memory, or a DirectoryTap under cfg.parties.audit_dir — that folder
+  // itself for one worker, worker-<i>/ inside it for several). Throws std::invalid_argument for
+  // bad options.
   // `files`, when given, replaces reading cfg.model (benchmarks with random weights).
   explicit HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<model::ModelFiles> files = nullptr);
   ~HeLoraSession() override;
@@ -31,6 +34,10 @@ class HeLoraSession final : public train::DesignSession {
   train::StepStats step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) override;
   train::EvalStats evaluate(std::span<const train::MicroBatch> batches) override;
   [[nodiscard]] nlohmann::json report() const override;
+
+  // Replaces the adapters (e.g. a trained PEFT adapter loaded for generation); they stay with the
+  // data owner like the session's own. Throws std::invalid_argument when `lora` is null.
+  void set_adapters(std::shared_ptr<model::LoraAdapters> lora);
 
   [[nodiscard]] HeLoraExecutor& executor() { return *exec_; }
   [[nodiscard]] const HeLoraOptions& options() const { return opts_; }
@@ -52,8 +59,10 @@ class HeLoraSession final : public train::DesignSession {
 };
 
 // Greedy (or sampled) generation with every base-weight product encrypted; the KV cache stays in
-// the data owner's process. Single-row decode steps use veil::he's row packing.
+// the data owner's process. Single-row decode steps use veil::he's row packing. `on_token` as in
+// model::generate (called per new token; returning false stops).
 [[nodiscard]] std::vector<std::int64_t> generate(HeLoraSession& session, std::span<const std::int64_t> prompt,
-                                                 const model::GenerationConfig& cfg);
+                                                 const model::GenerationConfig& cfg,
+                                                 const std::function<bool(std::int64_t)>& on_token = {});
 
 }  // namespace veil::designs::he_lora
