@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "command.h"
+#include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/finetune.h"
 
@@ -13,7 +14,8 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   auto c = std::make_shared<train::FinetuneConfig>();
   auto targets = std::make_shared<std::string>("all-linear");
   auto layout = std::make_shared<std::string>();
-  cmd->add_option("--model", c->model, "HF model directory or llama2.c .bin")->required()->envname("VEIL_MODEL");
+  cmd->add_option("--model", c->model, "HF model directory or llama2.c .bin (required unless --enclave)")
+      ->envname("VEIL_MODEL");
   cmd->add_option("--tokenizer", c->tokenizer, "tokenizer (default: the model directory's)");
   cmd->add_option("--data", c->data, ".jsonl ({\"text\"} or {\"prompt\",\"completion\"}) or plain text")->required();
   cmd->add_option("--val-data", c->val_data, "validation set (default: hold out --val-fraction of the rows)");
@@ -81,7 +83,8 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
     c->progress = !common.quiet;
     std::fprintf(stderr, "veil: finetune design=%s threads: %s\n", c->design.c_str(),
                  runtime::describe_threads().c_str());
-    auto r = train::run_finetune(*c);
+    // Through an enclave the data owner holds no model: the enclave runs the recipe (obfuscatune).
+    auto r = c->parties.enclave.empty() ? train::run_finetune(*c) : designs::obfuscatune::finetune_through_enclave(*c);
     std::fprintf(stderr, "veil: %lld steps, loss %.4f -> %.4f", static_cast<long long>(r.steps), r.first_loss,
                  r.final_loss);
     if (r.val_loss_before && r.val_loss_after)

@@ -1,9 +1,7 @@
 // veil provider seal: the model owner attests `veil enclave` against the measurement it expects and
-// sends its checkpoint sealed to the enclave's key.
-// veil enclave-client finetune: the data owner does the same with its dataset, has the enclave
-// fine-tune (obfuscatune) and receives the adapter sealed to its own key. (This is a command of
-// its own rather than `veil finetune --design obfuscatune --enclave`: the data owner holds neither
-// the model nor its tokenizer, which run_finetune needs locally.)
+// sends its checkpoint sealed to the enclave's key. (The data owner's side is `veil finetune
+// --design obfuscatune --enclave HOST:PORT --opt measurement=HEX --data ...` and `veil generate
+// --design obfuscatune --enclave ...`: enclave_client.h.)
 #include <cstdio>
 
 #include "command.h"
@@ -15,11 +13,10 @@ namespace veil::cli {
 namespace {
 
 struct OwnerFlags {
-  std::string enclave, measurement, model, data, out;
+  std::string enclave, measurement, model;
   std::string tls_cert, tls_key, tls_ca, tls_server_name;
   bool insecure = false;
   double chunk_mb = 4;
-  designs::obfuscatune::EnclaveFinetune ft;
 };
 
 std::shared_ptr<transport::Endpoint> connect_enclave(const OwnerFlags& f) {
@@ -56,16 +53,6 @@ int run_seal(const OwnerFlags& f) {
   return 0;
 }
 
-int run_client_finetune(const OwnerFlags& f) {
-  auto ep = connect_enclave(f);
-  auto report = designs::obfuscatune::attest_enclave(*ep, f.measurement);
-  tee::SealingKey owner;
-  (void)designs::obfuscatune::seal_data(*ep, report, f.data, owner, chunk_bytes(f));
-  auto summary = designs::obfuscatune::finetune_in_enclave(*ep, report, owner, f.ft, f.out);
-  std::printf("%s\nadapter written to %s\n", summary.dump(2).c_str(), f.out.c_str());
-  return 0;
-}
-
 Action add_provider(CLI::App& app, const CommonOptions&) {
   auto f = std::make_shared<OwnerFlags>();
   auto* provider = app.add_subcommand("provider", "model owner: send a checkpoint sealed to an attested enclave");
@@ -76,28 +63,7 @@ Action add_provider(CLI::App& app, const CommonOptions&) {
   return [f] { return run_seal(*f); };
 }
 
-Action add_enclave_client(CLI::App& app, const CommonOptions&) {
-  auto f = std::make_shared<OwnerFlags>();
-  auto* client = app.add_subcommand("enclave-client", "data owner: fine-tune inside an attested enclave");
-  client->require_subcommand(1);
-  auto* ft = client->add_subcommand("finetune", "seal the dataset to the enclave, fine-tune there, receive the adapter");
-  ft->add_option("--data", f->data, ".jsonl or text dataset")->required()->check(CLI::ExistingFile);
-  ft->add_option("--out", f->out, "where the adapter (PEFT) and summary.json go")->required();
-  ft->add_option("--max-steps", f->ft.steps, "optimizer steps")->capture_default_str();
-  ft->add_option("--batch-size", f->ft.batch_size)->capture_default_str();
-  ft->add_option("--grad-accum", f->ft.grad_accum)->capture_default_str();
-  ft->add_option("--seq-len", f->ft.seq_len)->capture_default_str();
-  ft->add_option("--max-examples", f->ft.max_examples, "0: all")->capture_default_str();
-  ft->add_option("--lr", f->ft.lr)->capture_default_str();
-  ft->add_option("--lora-r", f->ft.rank)->capture_default_str();
-  ft->add_option("--lora-alpha", f->ft.alpha)->capture_default_str();
-  ft->add_option("--seed", f->ft.seed)->capture_default_str();
-  add_connection(ft, *f);
-  return [f] { return run_client_finetune(*f); };
-}
-
 const CommandRegistrar kProviderRegistrar{86, add_provider};
-const CommandRegistrar kClientRegistrar{87, add_enclave_client};
 
 }  // namespace
 }  // namespace veil::cli

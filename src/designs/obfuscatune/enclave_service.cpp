@@ -10,10 +10,14 @@
 #include <mutex>
 
 #include "designs/obfuscatune/bundle.h"
+#include "designs/obfuscatune/enclave_runs.h"
+#include "designs/obfuscatune/sealed_message.h"
 #include "veil/designs/obfuscatune/enclave.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/designs/registry.h"
+#include "veil/lora/peft.h"
 #include "veil/model/loader.h"
+#include "veil/tokenizer/tokenizer.h"
 #include "veil/tee/attestation.h"
 #include "veil/tee/sealing.h"
 #include "veil/train/design.h"
@@ -27,54 +31,6 @@ using transport::Message;
 using transport::ProtocolError;
 
 namespace {
-
-// run_finetune opens designs by name; the enclave's runs use this internal design, whose factory
-// takes the worker pool the enclave party prepared for the run (keyed by a run id option).
-constexpr const char* kRunDesign = "obfuscatune-enclave";
-constexpr const char* kRunKey = "enclave_run";
-
-std::mutex& runs_mu() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<std::string, std::function<transport::WorkerPool(const model::ModelConfig&)>>& runs() {
-  static std::map<std::string, std::function<transport::WorkerPool(const model::ModelConfig&)>> r;
-  return r;
-}
-
-class EnclaveRunSession final : public train::DesignSession {
- public:
-  explicit EnclaveRunSession(const train::FinetuneConfig& cfg) {
-    auto options = cfg.design_options;
-    const auto it = options.find(kRunKey);
-    VEIL_CHECK_ARG(it != options.end(), "design ", kRunDesign, " runs only inside `veil enclave`");
-    std::function<transport::WorkerPool(const model::ModelConfig&)> open_pool;
-    {
-      std::lock_guard lock(runs_mu());
-      open_pool = runs().at(it->second);
-    }
-    options.erase(kRunKey);
-    auto opts = ObfuscatuneOptions::parse(options);
-    auto files = model::read_model(cfg.model);
-    auto pool = open_pool(files.config);
-    auto lora = std::make_shared<model::LoraAdapters>(files.config, cfg.lora, cfg.seed);
-    enclave_ = std::make_unique<ObfuscatuneEnclave>(std::move(files), opts, std::move(pool), lora);
-  }
-  model::CausalLM& model() override { return enclave_->model(); }
-  std::shared_ptr<model::LoraAdapters> adapters() override { return enclave_->adapters(); }
-  nlohmann::json report() const override { return enclave_->report(); }
-
- private:
-  std::unique_ptr<ObfuscatuneEnclave> enclave_;
-};
-
-void register_run_design() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    train::register_design(kRunDesign, "internal: the fine-tune `veil enclave` runs on sealed inputs",
-                           [](const train::FinetuneConfig& cfg) { return std::make_unique<EnclaveRunSession>(cfg); });
-  });
-}
 
 // A private directory on a RAM file system for the plaintext files run_finetune reads.
 fs::path private_dir(const fs::path& root_hint) {
@@ -209,6 +165,90 @@ struct EnclaveParty::State {
     std::fprintf(stderr, "veil enclave: sealed dataset received (%zu bytes)\n", files.at(data_name).size());
   }
 
+  // The workers of one run: the test hook, or settings.parties (none: one in-process worker).
+  PoolOpener pool_opener() const {
+    if (settings.open_pool) return settings.open_pool;
+    return [p = settings.parties](const model::ModelConfig& c) {
+      WorkerContext ctx;
+      return open_workers("obfuscatune", p, ctx, static_cast<int>(c.num_layers));
+    };
+  }
+
+  // The hash of a report this enclave issued, from meta "report" (hex).
+  std::string issued_report(const Message& q, const std::string& op) {
+    if (!q.meta.count("report")) throw ProtocolError(op + ": meta 'report' is missing");
+    std::string hash;
+    try {
+      hash = tee::from_hex(q.meta.at("report"));
+    } catch (const std::invalid_argument&) {
+      throw ProtocolError(op + ": meta 'report' is not hex");
+    }
+    if (std::find(issued.begin(), issued.end(), hash) == issued.end())
+      throw ProtocolError(op + ": sealed for a report this enclave did not issue (or an expired one)");
+    return hash;
+  }
+
+  Message generate(const Message& q) {
+    std::unique_lock lock(mu);
+    const std::string aad = issued_report(q, "enclave.generate");
+    auto files = unpack_bundle(tee::open(key, aad, sealed_from(q, "enclave.generate")));
+    if (!files.count("request.json") || !files.count("owner.pub") || files.at("owner.pub").size() != 32)
+      throw ProtocolError("enclave.generate: the bundle lacks request.json or the 32-byte reply key owner.pub");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(files.at("request.json"));
+    } catch (const nlohmann::json::exception&) {
+      throw ProtocolError("enclave.generate: request.json is not JSON");
+    }
+    const auto req = EnclaveGenerate::from_json(j);
+    if (model_path.empty()) throw ProtocolError("enclave.generate: no model was sealed to this enclave yet");
+    if (!fs::is_directory(model_path))
+      throw ProtocolError("enclave.generate: the sealed model is a single file, without a tokenizer");
+    auto tok = tokenizer::load_tokenizer(model_path);
+    auto model_files = model::read_model(model_path);
+    const auto cfg = model_files.config;
+    std::shared_ptr<model::LoraAdapters> lora;
+    if (files.count("adapter_config.json") || files.count("adapter_model.safetensors")) {
+      const fs::path adir = dir / ("adapter-" + std::to_string(++counter));
+      fs::create_directory(adir);
+      struct Remove {
+        fs::path p;
+        ~Remove() {
+          std::error_code ec;
+          fs::remove_all(p, ec);
+        }
+      } remove{adir};
+      for (const char* name : {"adapter_config.json", "adapter_model.safetensors"}) {
+        if (!files.count(name)) throw ProtocolError(std::string("enclave.generate: the adapter lacks ") + name);
+        write_private(adir / name, files.at(name));
+      }
+      lora = lora::load_peft_adapter(adir, cfg);
+    }
+    ObfuscatuneEnclave enclave(std::move(model_files), ObfuscatuneOptions::parse(settings.options),
+                               pool_opener()(cfg), lora);
+    std::vector<std::int64_t> prompt;
+    for (auto id : tok->encode(req.prompt, true)) prompt.push_back(id);
+    if (prompt.empty()) {
+      const auto bos = tok->bos_id();
+      if (!bos) throw ProtocolError("enclave.generate: empty prompt and the tokenizer has no BOS token");
+      prompt.push_back(*bos);
+    }
+    auto gen = req.gen;
+    if (req.eos_stop && gen.stop_tokens.empty()) {
+      if (auto eos = tok->eos_id()) gen.stop_tokens.push_back(*eos);
+      for (auto e : cfg.eos_token_ids) gen.stop_tokens.push_back(e);
+    }
+    const auto tokens = enclave.generate(prompt, gen);
+    tokenizer::StreamDecoder stream(*tok);
+    std::string text;
+    for (auto id : tokens) text += stream.push(static_cast<tokenizer::TokenId>(id));
+    text += stream.flush();
+    Bundle result{{"result.json", nlohmann::json{{"tokens", tokens}, {"text", text}}.dump()}};
+    Message m;
+    put_sealed(m, tee::seal(files.at("owner.pub"), aad, pack_bundle(result)));
+    return m;
+  }
+
   Message finetune(const Message& q) {
     if (!q.meta.count("config")) throw ProtocolError("enclave.finetune: meta 'config' is missing");
     nlohmann::json j;
@@ -225,38 +265,18 @@ struct EnclaveParty::State {
     cfg.model = model_path;
     cfg.data = data_path;
     cfg.out = dir / ("run-" + std::to_string(++counter));
-    cfg.design = kRunDesign;
+    cfg.design = "obfuscatune";
     cfg.design_options = settings.options;
-    const std::string run_id = tee::to_hex(tee::random_bytes(8));
-    cfg.design_options[kRunKey] = run_id;
-    cfg.max_steps = req.steps;
-    cfg.batch_size = req.batch_size;
-    cfg.grad_accum = req.grad_accum;
-    cfg.seq_len = req.seq_len;
-    cfg.max_examples = req.max_examples;
-    cfg.optim.lr = req.lr;
-    cfg.lora.r = req.rank;
-    cfg.lora.alpha = req.alpha;
-    cfg.seed = req.seed;
-    cfg.val_fraction = 0;
+    req.apply_to(cfg);
     cfg.progress = false;
     const std::string owner = owner_key, aad = data_report_hash;
-    {
-      std::lock_guard rl(runs_mu());
-      std::function<transport::WorkerPool(const model::ModelConfig&)> open = settings.open_pool;
-      if (!open)
-        open = [p = settings.parties](const model::ModelConfig& c) {
-          WorkerContext ctx;
-          return open_workers("obfuscatune", p, ctx, static_cast<int>(c.num_layers));
-        };
-      runs()[run_id] = std::move(open);
-    }
+    const std::string run_id = add_enclave_run(pool_opener());
+    cfg.design_options[kEnclaveRunKey] = run_id;
     struct Cleanup {
       std::string id;
       fs::path out;
       ~Cleanup() {
-        std::lock_guard rl(runs_mu());
-        runs().erase(id);
+        remove_enclave_run(id);
         std::error_code ec;
         fs::remove_all(out, ec);
       }
@@ -265,16 +285,17 @@ struct EnclaveParty::State {
     Bundle adapter;
     for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
       adapter[name] = util::read_file(cfg.out / name);
+    for (const char* name : {"metrics.jsonl", "loss.svg"})  // losses only: the data owner's to see
+      if (fs::is_regular_file(cfg.out / name)) adapter[name] = util::read_file(cfg.out / name);
     nlohmann::json summary = {{"steps", result.steps},         {"first_loss", result.first_loss},
                               {"final_loss", result.final_loss}, {"seconds", result.seconds},
                               {"tokens_per_second", result.tokens_per_second},
                               {"design_report", result.summary.value("design_report", nlohmann::json::object())}};
+    if (result.val_loss_before) summary["val_loss_before"] = *result.val_loss_before;
+    if (result.val_loss_after) summary["val_loss_after"] = *result.val_loss_after;
     adapter["summary.json"] = summary.dump(2);
-    auto sealed = tee::seal(owner, aad, pack_bundle(adapter));
     Message m;
-    m.blobs["header"] = sealed.header;
-    for (std::size_t i = 0; i < sealed.chunks.size(); ++i) m.blobs["chunk." + std::to_string(i)] = sealed.chunks[i];
-    m.ints = {static_cast<std::int32_t>(sealed.chunks.size())};
+    put_sealed(m, tee::seal(owner, aad, pack_bundle(adapter)));
     return m;
   }
 };
@@ -288,10 +309,9 @@ nlohmann::json EnclaveSettings::measured_config() const {
 EnclaveParty::EnclaveParty(EnclaveSettings settings, std::shared_ptr<tee::Attester> attester)
     : state_(std::make_shared<State>()) {
   VEIL_CHECK_ARG(attester != nullptr, "enclave: an attester is required");
-  VEIL_CHECK_ARG(!settings.options.count(kRunKey), "--opt ", kRunKey, " is reserved");
+  VEIL_CHECK_ARG(!settings.options.count(kEnclaveRunKey), "--opt ", kEnclaveRunKey, " is reserved");
   (void)ObfuscatuneOptions::parse(settings.options);
   register_builtin_designs();
-  register_run_design();
   state_->measurement = tee::measure_self(settings.measured_config());
   state_->config_json = settings.measured_config().dump();
   state_->dir = private_dir(settings.scratch);
@@ -312,6 +332,7 @@ void EnclaveParty::install(transport::Service& service) {
   service.on("enclave.seal_model", [s](const Message& q) { return s->seal(q, "model"); });
   service.on("enclave.seal_data", [s](const Message& q) { return s->seal(q, "data"); });
   service.on("enclave.finetune", [s](const Message& q) { return s->finetune(q); });
+  service.on("enclave.generate", [s](const Message& q) { return s->generate(q); });
 }
 
 }  // namespace veil::designs::obfuscatune

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "support/shared_assets.h"
+#include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/designs/registry.h"
 #include "veil/lora/peft.h"
 #include "veil/model/loader.h"
@@ -89,6 +90,38 @@ TEST(ObfuscatuneSession, RejectsUnknownOptions) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("unknown --opt 'kapa'"), std::string::npos) << e.what();
   }
+}
+
+// An in-process run has no use for --enclave and refuses it instead of ignoring it; the run
+// through an enclave refuses what only a local run uses, before connecting anywhere.
+TEST(ObfuscatuneSession, RefusesFlagsItDoesNotUse) {
+  register_builtin_designs();
+  auto expect_refused = [](auto&& run, const std::string& flag) {
+    try {
+      run();
+      ADD_FAILURE() << "accepted " << flag;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    }
+  };
+  auto cfg = tiny_run(veil::testing::scratch_dir());
+  cfg.design = "obfuscatune";
+  cfg.parties.enclave = "127.0.0.1:1";
+  expect_refused([&] { (void)train::run_finetune(cfg); }, "--enclave");
+  cfg.design_options = {{"measurement", std::string(64, 'a')}};
+  expect_refused([&] { (void)finetune_through_enclave(cfg); }, "--model");
+  cfg.model.clear();
+  cfg.save_every = 2;
+  expect_refused([&] { (void)finetune_through_enclave(cfg); }, "--save-every");
+  cfg.save_every = 0;
+  cfg.design_options.clear();
+  expect_refused([&] { (void)finetune_through_enclave(cfg); }, "--opt measurement");
+  cfg.design_options = {{"measurement", std::string(64, 'a')}, {"kapa", "3"}};
+  expect_refused([&] { (void)finetune_through_enclave(cfg); }, "unknown --opt 'kapa'");
+  cfg.design_options = {{"enclave_run", "0123"}};
+  cfg.parties.enclave.clear();
+  cfg.model = tiny_run("x").model;
+  expect_refused([&] { (void)train::run_finetune(cfg); }, "reserved");
 }
 
 }  // namespace

@@ -1,17 +1,28 @@
 // The model owner's and data owner's side of `veil enclave` (enclave_service.h): attest the
 // enclave against an expected measurement with a fresh nonce, then seal a checkpoint or a dataset
-// to its key, and have it fine-tune; the adapter comes back sealed to the data owner's own key.
+// to its key, and have it fine-tune or generate; results come back sealed to the data owner's own
+// key. The data owner never holds the model: its process sends text and receives an adapter or
+// text.
+//
+// CLI: `veil provider seal` (model owner), `veil finetune --design obfuscatune --enclave HOST:PORT
+// --opt measurement=HEX --data ...` and `veil generate --design obfuscatune --enclave ...` (data
+// owner).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "veil/model/generate.h"
 #include "veil/tee/attestation.h"
 #include "veil/tee/sealing.h"
+#include "veil/train/finetune.h"
 #include "veil/transport/endpoint.h"
 
 namespace veil::designs::obfuscatune {
@@ -32,19 +43,72 @@ std::size_t seal_data(transport::Endpoint& enclave, const tee::AttestationReport
                       const std::filesystem::path& data, const tee::SealingKey& owner,
                       std::size_t chunk_bytes = tee::kDefaultSealChunk);
 
+// The recipe settings the data owner chooses for a fine-tune inside the enclave (the rest of
+// train::FinetuneConfig — model, tokenizer, design, workers — is the enclave's). Defaults are
+// FinetuneConfig's.
 struct EnclaveFinetune {
-  std::int64_t steps = 10, batch_size = 8, grad_accum = 1, seq_len = 256, max_examples = 0, rank = 8;
-  double lr = 2e-4, alpha = 16;
+  std::int64_t steps = 0;  // max_steps; 0: epochs decide
+  std::int64_t epochs = 1, batch_size = 8, grad_accum = 1, seq_len = 256, max_examples = 0, eval_every = 0;
+  std::int64_t rank = 8, warmup = 0;
+  double lr = 2e-4, alpha = 16, dropout = 0, weight_decay = 0, max_grad_norm = 1.0, val_fraction = 0.05;
+  std::vector<std::string> targets = {"all-linear"};
+  std::string layout;  // "pack" | "pad" | empty: by data kind
   std::uint64_t seed = 0;
+
+  // The recipe fields of `cfg`.
+  [[nodiscard]] static EnclaveFinetune from_config(const train::FinetuneConfig& cfg);
+  // Writes these fields into `cfg` (the enclave's run).
+  void apply_to(train::FinetuneConfig& cfg) const;
   [[nodiscard]] nlohmann::json to_json() const;
-  [[nodiscard]] static EnclaveFinetune from_json(const nlohmann::json& j);  // throws std::invalid_argument
+  // Throws std::invalid_argument naming a bad or unknown field.
+  [[nodiscard]] static EnclaveFinetune from_json(const nlohmann::json& j);
 };
 
-// Asks the enclave to fine-tune on the data sealed under `report`, opens the sealed adapter with
-// `owner` and writes adapter_config.json, adapter_model.safetensors and summary.json into `out`
-// (atomically). Returns the summary.
+// Asks the enclave to fine-tune on the data sealed under `report`, opens the sealed reply with
+// `owner` and writes adapter_config.json, adapter_model.safetensors, metrics.jsonl, loss.svg and
+// summary.json into `out` (each atomically). Returns the summary.
 nlohmann::json finetune_in_enclave(transport::Endpoint& enclave, const tee::AttestationReport& report,
                                    const tee::SealingKey& owner, const EnclaveFinetune& request,
                                    const std::filesystem::path& out);
+
+// A generation request: the prompt as text (the enclave tokenizes it; empty: BOS), the sampling
+// settings, and whether the model's EOS ends generation (besides gen.stop_tokens).
+struct EnclaveGenerate {
+  std::string prompt;
+  model::GenerationConfig gen;
+  bool eos_stop = true;
+  [[nodiscard]] nlohmann::json to_json() const;
+  [[nodiscard]] static EnclaveGenerate from_json(const nlohmann::json& j);  // throws std::invalid_argument
+};
+struct EnclaveGeneration {
+  std::vector<std::int64_t> tokens;  // the new tokens
+  std::string text;                  // their text
+};
+
+// Generates inside the enclave with the model sealed to it (and the PEFT adapter in `adapter`,
+// when not empty, sealed with the request). The prompt, the adapter and the reply travel sealed:
+// the request to the report's key, the reply to a fresh key of this call.
+[[nodiscard]] EnclaveGeneration generate_in_enclave(transport::Endpoint& enclave, const tee::AttestationReport& report,
+                                                    const EnclaveGenerate& request,
+                                                    const std::filesystem::path& adapter = {});
+
+// An enclave reached and attested from the CLI's options: the address and TLS settings in
+// `parties` (enclave, tls_*, insecure, tls_server_name) and, in `design_options`, `measurement`
+// (required: 64 hex characters, `veil enclave --print-measurement`) plus any obfuscatune option the
+// caller insists on (matrix=..., variant=...): each must equal what the enclave's measured
+// configuration says, or the call is refused.
+struct AttestedEnclave {
+  std::shared_ptr<transport::Endpoint> endpoint;
+  tee::AttestationReport report;
+};
+[[nodiscard]] AttestedEnclave connect_attested(const train::PartyOptions& parties,
+                                               const std::map<std::string, std::string>& design_options);
+
+// `veil finetune --design obfuscatune --enclave HOST:PORT`: the data owner's whole run. Refuses
+// (std::invalid_argument naming the flag) settings that only a local run uses (--model, --tokenizer,
+// --workers, --audit-dir, --val-data, --resume, --save-every); attests the enclave, seals cfg.data
+// to it, has it fine-tune with cfg's recipe settings and writes what comes back into cfg.out.
+// The result's figures come from the enclave's summary.
+[[nodiscard]] train::FinetuneResult finetune_through_enclave(const train::FinetuneConfig& cfg);
 
 }  // namespace veil::designs::obfuscatune

@@ -10,11 +10,19 @@
 //   "enclave.seal_data"   ints {index, final}, blobs "header" (index 0) and "chunk" → empty reply;
 //                         the final chunk unpacks the bundle: the model's files, or
 //                         {"data.<ext>", "owner.pub"} (the data owner's X25519 key)
-//   "enclave.finetune"    meta "config" (JSON: steps, batch_size, grad_accum, seq_len, lr, rank,
-//                         alpha, seed, max_examples) → blob "header", blobs "chunk.<i>", ints
-//                         {chunks}: the adapter bundle (adapter_config.json,
-//                         adapter_model.safetensors, summary.json) sealed to the data owner's key
-//                         with the data's report hash as associated data
+//   "enclave.finetune"    meta "config" (EnclaveFinetune JSON: the recipe settings, enclave_client.h)
+//                         → blob "header", blobs "chunk.<i>", ints {chunks}: the bundle
+//                         adapter_config.json, adapter_model.safetensors, metrics.jsonl, loss.svg,
+//                         summary.json sealed to the data owner's key with the data's report hash
+//                         as associated data. The run is run_finetune with --design obfuscatune
+//                         on the sealed model and data, against this party's workers.
+//   "enclave.generate"    meta "report" (hex hash of an issued report), blob "header", blobs
+//                         "chunk.<i>", ints {chunks}: a bundle sealed to the enclave's key holding
+//                         request.json (EnclaveGenerate), owner.pub (the reply key) and optionally
+//                         adapter_config.json + adapter_model.safetensors → the bundle
+//                         {result.json: tokens, text} sealed to owner.pub, same associated data.
+//                         Greedy or sampled generation with a KV cache (ObfuscatuneEnclave).
+// Calls are served one at a time (each run loads its own obfuscated weights into the workers).
 // Plaintext files live only in a private (0700) directory on a RAM file system (/dev/shm), removed
 // after use; a real TEE keeps them in its encrypted memory (docs/tee.md).
 #pragma once
