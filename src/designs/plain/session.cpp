@@ -197,6 +197,7 @@ class RemotePlainSession final : public train::DesignSession {
                  w.peer.c_str(), w.first_layer, w.last_layer, when.c_str(), error.c_str(), opt_.worker_wait_s);
     transport::ConnectOptions copts;
     copts.tls = {parties_.tls_cert, parties_.tls_key, parties_.tls_ca, parties_.insecure};
+    copts.tls_server_name = parties_.tls_server_name;  // the same name open_workers checked
     auto probe_opts = copts;
     probe_opts.deadline = std::chrono::seconds(5);
     probe_opts.retries = 0;

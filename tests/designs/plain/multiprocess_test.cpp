@@ -1,5 +1,6 @@
 // `veil worker` child processes on loopback: a remote run equals the local one, over TLS and
-// without; a worker killed mid-run and restarted on the same port costs nothing but time.
+// without; a worker killed mid-run and restarted on the same port costs nothing but time (the run
+// ends with exactly the adapter of an uninterrupted run against the same workers).
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -204,6 +205,13 @@ TEST_F(MultiProcess, KilledWorkerIsWaitedForAndTheRunEndsWithTheSameAdapter) {
   auto w1 = start_worker(dir, "w1", 0, 3, 0, std::nullopt, &a1);
   auto w2 = start_worker(dir, "w2", 3, 6, 0, std::nullopt, &a2);
   ASSERT_TRUE(w1 && w2);
+  // The reference: the same run against the same workers, uninterrupted.
+  {
+    Child reference(finetune_args(dir / "uninterrupted", a1 + "," + a2, std::nullopt), dir / "uninterrupted");
+    auto status = reference.wait(120s);
+    ASSERT_TRUE(status) << "the uninterrupted run did not finish";
+    ASSERT_EQ(*status, 0) << reference.err();
+  }
   Child run(finetune_args(dir / "out", a1 + "," + a2, std::nullopt), dir / "finetune");
   // Pause the data owner once step 2 is logged, kill worker 2 while it cannot notice, go on.
   bool paused = false;
@@ -237,6 +245,11 @@ TEST_F(MultiProcess, KilledWorkerIsWaitedForAndTheRunEndsWithTheSameAdapter) {
   ASSERT_TRUE(status) << "veil finetune did not finish after the worker came back";
   ASSERT_EQ(*status, 0) << run.err();
   EXPECT_NE(run.err().find("is back"), std::string::npos) << run.err();
+  // Bit for bit what the uninterrupted run with the same workers gives: the redone step starts
+  // from the same adapter, optimizer state and RNG state, the workers are stateless, and the
+  // micro-batch gradients are summed in a fixed order.
+  EXPECT_EQ(testing::train_losses(dir / "out"), testing::train_losses(dir / "uninterrupted"));
+  EXPECT_EQ(testing::adapter_max_diff(dir / "uninterrupted", dir / "out"), 0.0);
   expect_same_as_local(dir / "out");
   auto rep = nlohmann::json::parse(util::read_file(dir / "out/summary.json")).at("design_report");
   EXPECT_EQ(rep.at("outages").get<int>(), 1);
