@@ -1,8 +1,11 @@
 // veil generate: prints only the generated text to stdout, streamed.
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "command.h"
 #include "model_options.h"
+#include "veil/designs/he_lora/session.h"
 #include "veil/model/generate.h"
 
 namespace veil::cli {
@@ -14,6 +17,10 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
     model::GenerationConfig gen;
     std::vector<std::int64_t> stop;
     bool no_eos_stop = false;
+    std::string design;      // empty: the plain model in this process
+    std::string he_workers;  // he-lora: --design he-lora [--opt k=v] [--workers a,b + TLS flags]
+    std::vector<std::string> he_opts;
+    train::PartyOptions he_parties;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "HF model directory or llama2.c .bin")->required()->envname("VEIL_MODEL");
@@ -27,9 +34,35 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--seed", o->gen.seed, "sampling seed");
   cmd->add_option("--stop-token", o->stop, "token id that ends generation (repeatable; EOS by default)");
   cmd->add_flag("--ignore-eos", o->no_eos_stop, "do not stop at EOS");
+  // he-lora: every base-weight product encrypted on workers, the KV cache with the data owner.
+  auto* he = cmd->add_option_group("he-lora", "encrypted generation (--design he-lora; docs/designs/he-lora.md)");
+  he->add_option("--design", o->design, "privacy design (he-lora: products on workers over encrypted activations)");
+  he->add_option("--opt", o->he_opts, "he-lora option key=value (repeatable)");
+  he->add_option("--workers", o->he_workers, "he-lora worker addresses host:port,host:port (default: in-process)");
+  he->add_option("--tls-cert", o->he_parties.tls_cert, "this party's TLS certificate (PEM)");
+  he->add_option("--tls-key", o->he_parties.tls_key, "this party's TLS private key (PEM)");
+  he->add_option("--tls-ca", o->he_parties.tls_ca, "CA certificate that signs the workers (PEM)");
+  he->add_flag("--insecure", o->he_parties.insecure, "no TLS (loopback addresses only)");
   return [o] {
     auto tok = tokenizer_for(o->model, o->tokenizer);
-    auto m = model_with_adapter(o->model, o->adapter);
+    std::unique_ptr<designs::he_lora::HeLoraSession> he_session;
+    if (o->design == "he-lora") {
+      std::map<std::string, std::string> opts;
+      for (const auto& kv : o->he_opts) {
+        const auto eq = kv.find('=');
+        VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
+        opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+      for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
+        comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
+        if (comma > pos) o->he_parties.workers.push_back(o->he_workers.substr(pos, comma - pos));
+      }
+      he_session = designs::he_lora::open_for_generation(o->model, opts, o->he_parties, o->adapter);
+    } else {
+      VEIL_CHECK_ARG(o->design.empty(), "--design '", o->design, "': veil generate supports he-lora");
+    }
+    auto m = he_session ? model::LoadedModel{} : model_with_adapter(o->model, o->adapter);
+    model::CausalLM& lm = he_session ? he_session->model() : *m.model;
     std::vector<std::int64_t> prompt;
     for (auto id : tok->encode(o->prompt, true)) prompt.push_back(id);
     if (prompt.empty()) {
@@ -41,15 +74,17 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
     cfg.stop_tokens = o->stop;
     if (!o->no_eos_stop && cfg.stop_tokens.empty()) {
       if (auto eos = tok->eos_id()) cfg.stop_tokens.push_back(*eos);
-      for (auto e : m.model->config().eos_token_ids) cfg.stop_tokens.push_back(e);
+      for (auto e : lm.config().eos_token_ids) cfg.stop_tokens.push_back(e);
     }
     tokenizer::StreamDecoder stream(*tok);
-    model::generate(*m.model, prompt, cfg, [&](std::int64_t id) {
+    auto print = [&](std::int64_t id) {
       auto text = stream.push(static_cast<tokenizer::TokenId>(id));
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
       return true;
-    });
+    };
+    if (he_session) (void)designs::he_lora::generate(*he_session, prompt, cfg, print);
+    else model::generate(lm, prompt, cfg, print);
     auto rest = stream.flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);

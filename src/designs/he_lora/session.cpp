@@ -7,6 +7,7 @@
 
 #include "veil/designs/he_lora/worker.h"
 #include "veil/designs/registry.h"
+#include "veil/lora/peft.h"
 #include "veil/model/loader.h"
 #include "veil/transport/audit_dir.h"
 #include "veil/transport/in_process.h"
@@ -180,6 +181,20 @@ nlohmann::json HeLoraSession::report() const {
   j["upload_bytes_per_token"] = static_cast<double>(t.upload_bytes) / tokens;
   j["result_bytes_per_token"] = static_cast<double>(t.result_bytes) / tokens;
   return j;
+}
+
+std::unique_ptr<HeLoraSession> open_for_generation(const std::filesystem::path& model,
+                                                  const std::map<std::string, std::string>& options,
+                                                  const train::PartyOptions& parties,
+                                                  const std::filesystem::path& adapter) {
+  train::FinetuneConfig cfg;
+  cfg.model = model;
+  cfg.design = "he-lora";
+  cfg.design_options = options;
+  cfg.parties = parties;
+  auto s = std::make_unique<HeLoraSession>(cfg);
+  if (!adapter.empty()) s->set_adapters(lora::load_peft_adapter(adapter, s->model().config()));
+  return s;
 }
 
 std::vector<std::int64_t> generate(HeLoraSession& session, std::span<const std::int64_t> prompt,

@@ -1,7 +1,7 @@
-// he-lora over the wire: two `veil worker --design he-lora` child processes on loopback with mutual
-// TLS, `veil finetune --design he-lora --workers a,b` as a third process. The adapter equals the
-// in-process run's bit for bit, and each worker's --audit-dir holds only ciphertexts under
-// 128-bit parameters.
+// he-lora through bin/veil. Over the wire: two `veil worker --design he-lora` child processes on
+// loopback with mutual TLS, `veil finetune --design he-lora --workers a,b` as a third process; the
+// adapter equals the in-process run's bit for bit, and each worker's --audit-dir holds only
+// ciphertexts under 128-bit parameters. And `veil generate --design he-lora` against plain greedy.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -195,6 +195,35 @@ TEST(HeLoraMultiProcess, TwoTlsWorkersEqualTheInProcessRunAndSeeOnlyCiphertexts)
     ciphertexts += s.ciphertexts;
   }
   EXPECT_GT(ciphertexts, 100u);
+}
+
+// `veil generate --design he-lora`: 48 greedy tokens with every base-weight product encrypted
+// (16-bit activations, the default 8-bit weights) print the same text as plain greedy generation.
+TEST(HeLoraCli, GenerateAt16BitsEqualsPlainGreedy) {
+  VEIL_REQUIRE_SHARED(assets);
+  if (!worker_command_exists()) GTEST_SKIP() << "no bin/veil under VEIL_BINARY_DIR";
+  const auto dir = veil::testing::scratch_dir();
+  const std::vector<std::string> common = {veil_binary().string(), "generate", "--model",
+                                           (assets / "models/stories260K-hf").string(), "--prompt",
+                                           "Once upon a time", "-n", "48", "--ignore-eos"};
+  auto run = [&](const std::string& name, std::vector<std::string> extra) {
+    auto args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    Child c(args, dir / name);
+    const auto status = c.wait(60s);
+    EXPECT_EQ(status, std::optional<int>(0)) << c.err();
+    return c.out();
+  };
+  const auto plain = run("plain", {});
+  const auto he = run("he", {"--design", "he-lora", "--opt", "bits=16"});
+  EXPECT_GT(plain.size(), 100u) << plain;
+  EXPECT_EQ(he, plain);
+  // A design generate does not know is refused with one clear message.
+  Child bad({veil_binary().string(), "generate", "--model", (assets / "models/stories260K-hf").string(), "--design",
+             "nope", "-n", "1"},
+            dir / "bad");
+  EXPECT_NE(bad.wait(60s), std::optional<int>(0));
+  EXPECT_NE(bad.err().find("--design 'nope'"), std::string::npos) << bad.err();
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 // attention core, loss and optimizer local. Also the entry point for encrypted generation.
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -57,6 +60,15 @@ class HeLoraSession final : public train::DesignSession {
   std::int64_t owner_params_ = 0, total_params_ = 0;
   std::int64_t tokens_ = 0;
 };
+
+// A session for `veil generate --design he-lora`: the model at `model` (its linear weights go to the
+// workers: in this process without parties.workers, else remote `veil worker --design he-lora`),
+// `options` as for fine-tuning, and the PEFT adapter in `adapter` when not empty (kept by the data
+// owner). Throws std::invalid_argument for bad options or an adapter that does not fit the model.
+[[nodiscard]] std::unique_ptr<HeLoraSession> open_for_generation(const std::filesystem::path& model,
+                                                                 const std::map<std::string, std::string>& options,
+                                                                 const train::PartyOptions& parties,
+                                                                 const std::filesystem::path& adapter = {});
 
 // Greedy (or sampled) generation with every base-weight product encrypted; the KV cache stays in
 // the data owner's process. Single-row decode steps use veil::he's row packing. `on_token` as in
