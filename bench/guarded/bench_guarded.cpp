@@ -1,8 +1,12 @@
 // bench_guarded: the GuardedTuning designs against plain fine-tuning, side by side in one run.
 //
 //  1. Shapes (GPT-2-small, Llama-3.2-1B): the client's parameter and FLOP shares, bytes per token
-//     on the wire (from the cost model), and, for GPT-2-small (and Llama-1B with --llama-layers),
-//     the measured step time of plain, split and gradfree on random weights (medians).
+//     on the wire (from the cost model), and, for GPT-2-small (and Llama-1B with --llama-layers
+//     N[,M...], extrapolated linearly in the layer count to 16 when two or more are given), the
+//     measured step time of plain, split and gradfree on random weights (medians), the client's
+//     own time (step time minus the time spent waiting for the in-process server), the bytes of
+//     the tensors the client holds (weights, norms, LoRA: unique storages) and the measured bytes
+//     per token.
 //  2. Utility on a real model (stories260K) and dataset (tinyshakespeare): final validation loss of
 //     each design and enhancement at a few strengths, against plain, same data, steps and seed.
 // Ends with one JSON line.
@@ -16,6 +20,8 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+
+#include <set>
 
 #include "designs/guarded/client.h"
 #include "veil/designs/registry.h"
@@ -82,9 +88,34 @@ fs::path random_model_dir(const model::ModelConfig& c, const std::string& name) 
   return dir;
 }
 
-// Median seconds per optimizer step of `design` on random token batches.
-double step_time(const fs::path& dir, const std::string& design, std::map<std::string, std::string> opts, int steps,
-                 std::int64_t seq, json* report) {
+// Bytes of the tensors a session's model holds: parameters (embeddings, norms, biases), the plain
+// executor's linear weights and the LoRA adapters, each storage counted once. Activations and
+// optimizer state are not included.
+double held_bytes(train::DesignSession& s) {
+  std::set<const void*> seen;
+  double bytes = 0;
+  auto add = [&](const at::Tensor& t) {
+    if (!t.defined()) return;
+    const void* key = t.storage().unsafeGetStorageImpl();
+    if (seen.insert(key).second) bytes += static_cast<double>(t.storage().nbytes());
+  };
+  auto& m = s.model();
+  for (const auto& t : m.params().all()) add(t);
+  if (auto* plain = dynamic_cast<model::PlainExecutor*>(&m.executor()))
+    for (const auto& [site, w] : plain->weights()) add(w);
+  for (const auto& t : s.adapters()->parameters()) add(t);
+  return bytes;
+}
+
+struct StepTiming {
+  double step_s = 0, client_s = 0, held_bytes = 0;
+  json report;
+};
+
+// Median seconds per optimizer step of `design` on random token batches, and the median of the
+// client's own part (the step minus the time waiting for the in-process server).
+StepTiming step_time(const fs::path& dir, const std::string& design, std::map<std::string, std::string> opts,
+                     int steps, std::int64_t seq) {
   train::FinetuneConfig cfg;
   cfg.model = dir;
   cfg.design = design;
@@ -95,33 +126,80 @@ double step_time(const fs::path& dir, const std::string& design, std::map<std::s
   oc.total_steps = steps + 1;
   train::Trainer trainer(s->model(), s->trainable(), oc);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  std::vector<double> t;
+  std::vector<double> t, client;
+  auto waited = [&] { return s->report().value("seconds_waiting_for_server", 0.0); };
   for (int i = 0; i <= steps; ++i) {
     auto ids = at::randint(0, 1000, {1, seq + 1}, gen, at::kLong);
     train::MicroBatch mb{ids.narrow(1, 0, seq).contiguous(), ids.narrow(1, 1, seq).contiguous()};
+    const double w0 = waited();
     auto t0 = std::chrono::steady_clock::now();
     (void)s->step(trainer, std::span<const train::MicroBatch>(&mb, 1));
-    if (i > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (i > 0) {
+      t.push_back(dt);
+      client.push_back(dt - (waited() - w0));
+    }
   }
-  if (report) *report = s->report();
-  return median(t);
+  StepTiming r;
+  r.step_s = median(t);
+  r.client_s = median(client);
+  r.held_bytes = held_bytes(*s);
+  r.report = s->report();
+  return r;
 }
 
 json timings(const std::string& name, int layers, int steps, std::int64_t seq) {
   auto c = shape(name, layers);
   auto dir = random_model_dir(c, name);
-  json plain_r, split_r, gf_r;
-  const double plain = step_time(dir, "plain", {}, steps, seq, &plain_r);
-  const double split = step_time(dir, "split", {{"k", "2"}, {"m", "2"}}, steps, seq, &split_r);
-  const double gradfree = step_time(dir, "gradfree", {{"k", "2"}, {"m", "2"}}, steps, seq, &gf_r);
-  std::fprintf(stderr, "%s (%d layers, seq %lld): plain %.3f s, split %.3f s (x%.2f), gradfree %.3f s (x%.2f)\n",
-               name.c_str(), static_cast<int>(c.num_layers), static_cast<long long>(seq), plain, split, split / plain,
-               gradfree, gradfree / plain);
-  return {{"layers", c.num_layers}, {"seq", seq}, {"steps", steps}, {"plain_s", plain}, {"split_s", split},
-          {"gradfree_s", gradfree}, {"split_over_plain", split / plain}, {"gradfree_over_plain", gradfree / plain},
-          {"split_bytes_up_per_token", split_r.value("bytes_up_per_token", 0.0)},
-          {"split_bytes_down_per_token", split_r.value("bytes_down_per_token", 0.0)},
-          {"gradfree_bytes_up_per_token", gf_r.value("bytes_up_per_token", 0.0)}};
+  auto plain = step_time(dir, "plain", {}, steps, seq);
+  auto split = step_time(dir, "split", {{"k", "2"}, {"m", "2"}}, steps, seq);
+  auto gf = step_time(dir, "gradfree", {{"k", "2"}, {"m", "2"}}, steps, seq);
+  std::fprintf(stderr,
+               "%s (%d layers, seq %lld): plain %.3f s, split %.3f s (x%.2f; client's own %.3f s, x%.2f), gradfree "
+               "%.3f s (x%.2f; client's own %.3f s, x%.2f); client holds %.0f MB of plain's %.0f MB (split %.2f, "
+               "gradfree %.2f)\n",
+               name.c_str(), static_cast<int>(c.num_layers), static_cast<long long>(seq), plain.step_s, split.step_s,
+               split.step_s / plain.step_s, split.client_s, split.client_s / plain.step_s, gf.step_s,
+               gf.step_s / plain.step_s, gf.client_s, gf.client_s / plain.step_s, split.held_bytes / 1e6,
+               plain.held_bytes / 1e6, split.held_bytes / plain.held_bytes, gf.held_bytes / plain.held_bytes);
+  return {{"layers", c.num_layers}, {"seq", seq}, {"steps", steps}, {"plain_s", plain.step_s},
+          {"split_s", split.step_s}, {"gradfree_s", gf.step_s}, {"split_over_plain", split.step_s / plain.step_s},
+          {"gradfree_over_plain", gf.step_s / plain.step_s}, {"split_client_s", split.client_s},
+          {"gradfree_client_s", gf.client_s}, {"split_client_time_share", split.client_s / plain.step_s},
+          {"gradfree_client_time_share", gf.client_s / plain.step_s},
+          {"plain_held_bytes", plain.held_bytes}, {"split_client_held_bytes", split.held_bytes},
+          {"gradfree_client_held_bytes", gf.held_bytes},
+          {"split_client_held_share", split.held_bytes / plain.held_bytes},
+          {"gradfree_client_held_share", gf.held_bytes / plain.held_bytes},
+          {"split_client_flop_share_model", split.report.value("client_flop_share", 0.0)},
+          {"split_bytes_up_per_token", split.report.value("bytes_up_per_token", 0.0)},
+          {"split_bytes_down_per_token", split.report.value("bytes_down_per_token", 0.0)},
+          {"gradfree_bytes_up_per_token", gf.report.value("bytes_up_per_token", 0.0)},
+          {"gradfree_bytes_down_per_token", gf.report.value("bytes_down_per_token", 0.0)}};
+}
+
+// Step times at several layer counts, and their least-squares line evaluated at `target` layers.
+json extrapolated(const std::string& name, const std::vector<int>& layers, int target, int steps, std::int64_t seq) {
+  json runs = json::array();
+  for (int l : layers) runs.push_back(timings(name, l, steps, seq));
+  json out = {{"runs", runs}};
+  if (layers.size() < 2) return out;
+  for (const char* key : {"plain_s", "split_s", "gradfree_s", "split_client_s", "gradfree_client_s"}) {
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (const auto& r : runs) {
+      const double x = r["layers"].get<double>(), y = r[key].get<double>();
+      n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+    }
+    const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), icept = (sy - slope * sx) / n;
+    out["extrapolated_to_" + std::to_string(target) + "_layers"][key] = icept + slope * target;
+    out["per_layer"][key] = slope;
+  }
+  auto& e = out["extrapolated_to_" + std::to_string(target) + "_layers"];
+  e["split_over_plain"] = e["split_s"].get<double>() / e["plain_s"].get<double>();
+  e["gradfree_over_plain"] = e["gradfree_s"].get<double>() / e["plain_s"].get<double>();
+  e["split_client_time_share"] = e["split_client_s"].get<double>() / e["plain_s"].get<double>();
+  std::fprintf(stderr, "%s extrapolated to %d layers: %s\n", name.c_str(), target, e.dump().c_str());
+  return out;
 }
 
 // Final validation loss of one fine-tuning run on stories260K.
@@ -150,6 +228,8 @@ json utility_run(const fs::path& assets, const std::string& design, std::map<std
     if (rep->contains("bytes_up_per_token")) j["bytes_up_per_token"] = (*rep)["bytes_up_per_token"];
     if (rep->contains("noise") && (*rep)["noise"].contains("dp_epsilon")) j["dp_epsilon"] = (*rep)["noise"]["dp_epsilon"];
     if (rep->contains("plugged_full_model_val_loss")) j["plugged_full_val"] = (*rep)["plugged_full_model_val_loss"];
+    for (const char* k : {"emulator_val_loss_first_eval", "full_model_val_loss_first_eval", "distillation"})
+      if (rep->contains(k)) j[k] = (*rep)[k];
   }
   std::fprintf(stderr, "%-48s val %.4f -> %.4f (%.1f s)\n", label.c_str(), j["val_before"].get<double>(),
                j["val_after"].get<double>(), r.seconds);
@@ -159,7 +239,9 @@ json utility_run(const fs::path& assets, const std::string& design, std::map<std
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = 3, llama_layers = 0, utility_steps = 60;
+  int steps = 3, utility_steps = 60;
+  std::vector<int> llama_layers;
+  bool only_offsite = false;
   std::int64_t seq = 64;
   bool skip_utility = false, skip_timing = false;
   for (int i = 1; i < argc; ++i) {
@@ -167,12 +249,21 @@ int main(int argc, char** argv) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     if (a == "--steps") steps = std::stoi(next());
     else if (a == "--seq") seq = std::stoll(next());
-    else if (a == "--llama-layers") llama_layers = std::stoi(next());
+    else if (a == "--llama-layers") {
+      const std::string list = next();
+      for (std::size_t pos = 0; pos < list.size();) {
+        auto comma = std::min(list.find(',', pos), list.size());
+        llama_layers.push_back(std::stoi(list.substr(pos, comma - pos)));
+        pos = comma + 1;
+      }
+    } else if (a == "--only-offsite") only_offsite = true;
     else if (a == "--utility-steps") utility_steps = std::stoi(next());
     else if (a == "--no-utility") skip_utility = true;
     else if (a == "--no-timing") skip_timing = true;
     else {
-      std::fprintf(stderr, "usage: bench_guarded [--steps N] [--seq T] [--llama-layers N] [--utility-steps N] [--no-utility] [--no-timing]\n");
+      std::fprintf(stderr,
+                   "usage: bench_guarded [--steps N] [--seq T] [--llama-layers N[,M...]] [--utility-steps N] "
+                   "[--no-utility] [--no-timing] [--only-offsite]\n");
       return 2;
     }
   }
@@ -182,7 +273,7 @@ int main(int argc, char** argv) {
   out["shapes"] = {{"gpt2-small", shape_costs(shape("gpt2-small", 0))}, {"llama-3.2-1b", shape_costs(shape("llama", 0))}};
   if (!skip_timing) {
     out["timing"]["gpt2-small"] = timings("gpt2-small", 0, steps, seq);
-    if (llama_layers > 0) out["timing"]["llama-3.2-1b"] = timings("llama", llama_layers, steps, seq);
+    if (!llama_layers.empty()) out["timing"]["llama-3.2-1b"] = extrapolated("llama", llama_layers, 16, steps, seq);
   }
   const char* shared = std::getenv("VEIL_SHARED_DIR");
   fs::path assets = shared ? fs::path(shared) : fs::path("../shared/assets");
@@ -207,7 +298,15 @@ int main(int argc, char** argv) {
         {"offsite", {{"keep", "1"}}},
         {"offsite", {{"keep", "2"}}},
     };
-    for (const auto& [d, o] : runs) out["utility"].push_back(utility_run(assets, d, o, utility_steps));
+    // Offsite with the emulator distilled on public text (wikitext-2, not the fine-tuning data).
+    const std::string wiki = (assets / "data/wikitext-2/valid.txt").string();
+    for (const char* keep : {"1", "2"})
+      for (const char* target : {"hidden", "logits"})
+        runs.push_back({"offsite", {{"keep", keep}, {"distill_data", wiki}, {"distill_steps", "300"},
+                                    {"distill_seq_len", "64"}, {"distill_batch", "8"}, {"distill_lr", "1e-3"},
+                                    {"distill_target", target}}});
+    for (const auto& [d, o] : runs)
+      if (!only_offsite || d == "offsite") out["utility"].push_back(utility_run(assets, d, o, utility_steps));
   }
   std::printf("%s\n", out.dump().c_str());
   return 0;

@@ -1,5 +1,6 @@
 #include "designs/guarded/client.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -103,15 +104,20 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
   middle_end_ = L - o_.m;
   // The client's adapters: the plain design's, restricted to the client's blocks.
   lora_ = std::make_shared<model::LoraAdapters>(c, cfg.lora, cfg.seed);
+  // With server_lora, the middle blocks' pairs are kept too, as the client's copy of the server's
+  // LoRA: never computed or trained here, refreshed from the server by sync() so that the PEFT
+  // output holds the whole adapter (same seed, hence the same initialisation as the server's).
   const bool train_bottom = !o_.gradfree || o_.zo_bottom;
   for (auto it = lora_->pairs().begin(); it != lora_->pairs().end();) {
     const int l = it->first.layer;
-    const bool keep = (l < o_.k && train_bottom) || l >= middle_end_;
+    const bool keep = (l < o_.k && train_bottom) || l >= middle_end_ || (o_.server_lora && !o_.gradfree);
     it = keep ? std::next(it) : lora_->pairs().erase(it);
   }
-  VEIL_CHECK_ARG(!lora_->pairs().empty(), "the LoRA targets match none of the client's blocks");
-  for (const auto& [site, p] : lora_->pairs())
+  for (const auto& [site, p] : lora_->pairs()) {
     if (site.layer >= middle_end_) top_params_.insert(top_params_.end(), {p.a, p.b});
+    if (site.layer < o_.k || site.layer >= middle_end_) client_params_.insert(client_params_.end(), {p.a, p.b});
+  }
+  VEIL_CHECK_ARG(!client_params_.empty(), "the LoRA targets match none of the client's blocks");
   inner_.model->set_lora(lora_);
   split_lm_ = std::make_unique<SplitLM>(*inner_.model, *this);
   split_lm_->set_lora(lora_);
@@ -123,6 +129,11 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
     server_ = pool_.workers()[0].endpoint;
   }
   open_server();
+  // The middle's weights live on the server: the client keeps no copy (mix uploaded them above).
+  auto& linear = inner_.executor->mutable_weights();
+  for (auto it = linear.begin(); it != linear.end();)
+    it = (it->first.layer >= o_.k && it->first.layer < middle_end_) ? linear.erase(it) : std::next(it);
+  inner_.executor->invalidate_fused();
   if (o_.noise != Noise::kNone)
     std::fprintf(stderr, "veil: %s noise accounting: %s\n", o_.gradfree ? "gradfree" : "split",
                  noise_accounting(o_, c.hidden_size).dump().c_str());
@@ -135,16 +146,18 @@ void SplitClient::open_server() {
   transport::Message req;
   req.op = kOpOpen;
   req.ints = {o_.k, middle_end_, o_.server_lora ? 1 : 0, static_cast<int>(cfg_.lora.r), o_.quant_bits};
+  std::string targets;
+  for (const auto& t : cfg_.lora.target_modules) targets += (targets.empty() ? "" : ",") + t;
   req.meta = {{"lora_alpha", std::to_string(cfg_.lora.alpha)}, {"seed", std::to_string(cfg_.seed)},
-              {"mix", o_.mix ? "orthogonal" : "none"}};
+              {"mix", o_.mix ? "orthogonal" : "none"}, {"lora_targets", targets},
+              {"lora_dropout", std::to_string(cfg_.lora.dropout)}};
   if (o_.mix) {
     // Fold each RMSNorm weight into the projections it feeds, then rotate: the server computes the
     // middle in rotated coordinates h·Q without ever seeing Q (see docs/designs/guarded.md).
     mix_ = secret_orthogonal(c.hidden_size);
     auto q = mix_;
     auto bp = model::block_projections(c.family);
-    auto* plain = dynamic_cast<model::PlainExecutor*>(&inner_.model->executor());
-    VEIL_CHECK_STATE(plain != nullptr, "mix needs the client's plain weights");
+    auto* plain = inner_.executor.get();
     for (int l = o_.k; l < middle_end_; ++l) {
       const auto& b = inner_.model->params().blocks[l];
       auto put = [&](model::Proj p, const at::Tensor& w) {
@@ -165,13 +178,79 @@ void SplitClient::open_server() {
             req.tensors["b." + std::to_string(l) + "." + std::to_string(static_cast<int>(p))] = it->second;
     }
   }
-  auto r = server_->call(std::move(req));
+  auto r = call(std::move(req));
   VEIL_CHECK_IO(r.ints.size() == 2 && r.ints[0] == o_.k && r.ints[1] == middle_end_, "split server at ",
                 server_->peer(), " did not open the middle [", o_.k, ", ", middle_end_, ")");
 }
 
+transport::Message SplitClient::call(transport::Message req) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = server_->call(std::move(req));
+  server_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
 std::vector<at::Tensor> SplitClient::trainable() {
-  return o_.gradfree ? top_params_ : lora_->parameters();
+  return o_.gradfree ? top_params_ : client_params_;
+}
+
+namespace {
+std::string site_key(const model::LinearSite& s) {
+  return std::to_string(s.layer) + "." + std::to_string(static_cast<int>(s.proj));
+}
+}  // namespace
+
+// With mix=orthogonal the server's LoRA acts in rotated coordinates with the RMSNorm weight n
+// folded in: a pair (A', B') on a projection fed by a norm equals A = A'·Qᵀ·diag(1/n), B = B' in
+// the original model; on o/down (whose output is rotated), A = A', B = Q·B'.
+void SplitClient::server_lora_coordinates(model::LinearSite site, at::Tensor& a, at::Tensor& b, bool to_server) const {
+  if (!o_.mix) return;
+  const auto& c = inner_.model->config();
+  auto bp = model::block_projections(c.family);
+  auto in = [&](std::span<const model::Proj> g) { return std::find(g.begin(), g.end(), site.proj) != g.end(); };
+  const auto& blk = inner_.model->params().blocks[site.layer];
+  if (in(bp.attn_in) || in(bp.mlp_in)) {
+    auto n = (in(bp.attn_in) ? blk.norm1_w : blk.norm2_w).to(at::kDouble);
+    VEIL_CHECK_STATE(n.abs().min().item<double>() > 0, "mix: an RMSNorm weight of 0 cannot be unfolded from the server LoRA");
+    a = to_server ? at::mm(a.to(at::kDouble) * n.unsqueeze(0), mix_).to(a.scalar_type())
+                  : (at::mm(a.to(at::kDouble), mix_.t()) / n.unsqueeze(0)).to(a.scalar_type());
+  } else {
+    b = (to_server ? at::mm(mix_.t(), b.to(at::kDouble)) : at::mm(mix_, b.to(at::kDouble))).to(b.scalar_type());
+  }
+}
+
+void SplitClient::sync() {
+  if (!o_.server_lora || o_.gradfree) return;
+  transport::Message req;
+  req.op = kOpGetLora;
+  auto r = call(std::move(req));
+  at::NoGradGuard g;
+  for (auto& [site, p] : lora_->pairs()) {
+    if (site.layer < o_.k || site.layer >= middle_end_) continue;
+    const auto key = site_key(site);
+    auto ia = r.tensors.find("a." + key), ib = r.tensors.find("b." + key);
+    VEIL_CHECK_IO(ia != r.tensors.end() && ib != r.tensors.end() && ia->second.sizes().equals(p.a.sizes()) &&
+                      ib->second.sizes().equals(p.b.sizes()),
+                  "split server at ", server_->peer(), " returned no LoRA of the expected shape for layer ", site.layer);
+    auto a = ia->second.to(p.a.scalar_type()), b = ib->second.to(p.b.scalar_type());
+    server_lora_coordinates(site, a, b, false);
+    p.a.copy_(a);
+    p.b.copy_(b);
+  }
+}
+
+void SplitClient::adapters_restored() {
+  if (!o_.server_lora || o_.gradfree) return;
+  transport::Message req;
+  req.op = kOpSetLora;
+  for (const auto& [site, p] : lora_->pairs()) {
+    if (site.layer < o_.k || site.layer >= middle_end_) continue;
+    auto a = p.a.detach().clone(), b = p.b.detach().clone();
+    server_lora_coordinates(site, a, b, true);
+    req.tensors["a." + site_key(site)] = a.contiguous();
+    req.tensors["b." + site_key(site)] = b.contiguous();
+  }
+  (void)call(std::move(req));
 }
 
 at::Tensor SplitClient::apply_dcor(const at::Tensor& h) {
@@ -205,9 +284,9 @@ at::Tensor SplitClient::send_forward(const at::Tensor& h, std::int64_t offset, i
   req.op = kOpForward;
   req.ints = {mb, static_cast<std::int32_t>(offset), want_grad ? 1 : 0};
   encode_wire(req.tensors, "h", s, o_.quant_bits);
-  auto r = server_->call(std::move(req));
+  auto r = call(std::move(req));
   ++forwards_;
-  auto out = decode_wire(r.tensors, "h");
+  auto out = decode_wire(r.tensors, "h", h.size(-1));
   VEIL_CHECK_IO(out.sizes() == h.sizes(), "split server returned ", out.sizes(), " for ", h.sizes());
   if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
   return out;
@@ -220,9 +299,9 @@ at::Tensor SplitClient::send_backward(const at::Tensor& g, int mb) {
   req.op = kOpBackward;
   req.ints = {mb};
   encode_wire(req.tensors, "g", s, o_.quant_bits);
-  auto r = server_->call(std::move(req));
+  auto r = call(std::move(req));
   ++backwards_;
-  auto out = decode_wire(r.tensors, "g");
+  auto out = decode_wire(r.tensors, "g", g.size(-1));
   VEIL_CHECK_IO(out.sizes() == g.sizes(), "split server returned a gradient of shape ", out.sizes());
   if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
   return out;
@@ -273,7 +352,7 @@ train::StepStats SplitClient::step(train::Trainer& trainer, std::span<const trai
   transport::Message req;
   req.op = kOpStep;
   req.meta["lr"] = std::to_string(s.lr);
-  (void)server_->call(std::move(req));
+  (void)call(std::move(req));
   return s;
 }
 
@@ -298,6 +377,7 @@ nlohmann::json SplitClient::report() const {
       {"k", o_.k}, {"m", o_.m}, {"server_layers", {o_.k, middle_end_}}, {"server", server_->peer()},
       {"calls", st.calls}, {"bytes_up", st.bytes_sent}, {"bytes_down", st.bytes_received},
       {"tokens", tokens_}, {"forwards", forwards_}, {"backwards", backwards_},
+      {"seconds_waiting_for_server", server_seconds_},
       {"bytes_up_per_token", tokens_ ? static_cast<double>(st.bytes_sent) / static_cast<double>(tokens_) : 0.0},
       {"bytes_down_per_token", tokens_ ? static_cast<double>(st.bytes_received) / static_cast<double>(tokens_) : 0.0},
       {"client_param_share", client_params / total_params},

@@ -34,6 +34,11 @@ class SplitClient : public train::DesignSession {
   std::vector<at::Tensor> trainable() override;
   train::StepStats step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) override;
   train::EvalStats evaluate(std::span<const train::MicroBatch> batches) override;
+  // With server_lora: fetches the server's LoRA into adapters() (split.get_lora), so checkpoints
+  // and the PEFT output hold the whole adapter; adapters_restored() sends it back on resume
+  // (split.set_lora; the server's optimizer state restarts).
+  void sync() override;
+  void adapters_restored() override;
   [[nodiscard]] nlohmann::json report() const override;
 
   // What the middle returns for the client's activation h (the wire, enhancements and, when
@@ -53,7 +58,12 @@ class SplitClient : public train::DesignSession {
 
  private:
   void open_server();
+  // server_->call, timed (seconds_waiting_for_server: with an in-process server, the server's
+  // compute; the rest of a step is the client's own).
+  transport::Message call(transport::Message req);
   void zo_update(std::span<const train::MicroBatch> micro, double lr);
+  // Converts a server LoRA pair between the server's (mixed) and the model's coordinates.
+  void server_lora_coordinates(model::LinearSite site, at::Tensor& a, at::Tensor& b, bool to_server) const;
 
   train::FinetuneConfig cfg_;
   SplitOptions o_;
@@ -62,13 +72,13 @@ class SplitClient : public train::DesignSession {
   model::LoadedModel inner_;
   std::unique_ptr<model::CausalLM> split_lm_;
   std::shared_ptr<model::LoraAdapters> lora_;
-  std::vector<at::Tensor> top_params_;
+  std::vector<at::Tensor> top_params_, client_params_;
   at::Tensor mix_;  // [d, d] f64 orthogonal (mix=orthogonal)
   at::Tensor embedding_;
   int middle_end_ = 0;
   int next_mb_ = 0;
   std::int64_t tokens_ = 0, forwards_ = 0, backwards_ = 0, zo_steps_ = 0;
-  double last_dcor_ = -1, last_zo_grad_ = 0;
+  double last_dcor_ = -1, last_zo_grad_ = 0, server_seconds_ = 0;
   std::int64_t seq_len_seen_ = 0;
 };
 

@@ -1,7 +1,12 @@
 #include "veil/designs/guarded/offsite.h"
 
+#include <cmath>
+#include <cstdio>
+#include <set>
+
 #include <ATen/ATen.h>
 
+#include "veil/designs/guarded/distill.h"
 #include "veil/lora/peft.h"
 #include "veil/train/finetune.h"
 #include "veil/util/check.h"
@@ -12,7 +17,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json OffsitePlan::to_json() const {
-  return {{"full_layers", full_layers}, {"bottom", bottom}, {"top", top}, {"layers", layers}};
+  json j = {{"full_layers", full_layers}, {"bottom", bottom}, {"top", top}, {"layers", layers}};
+  if (!distillation.is_null()) j["distillation"] = distillation;
+  return j;
 }
 
 OffsitePlan OffsitePlan::from_json(const json& j) {
@@ -22,6 +29,7 @@ OffsitePlan OffsitePlan::from_json(const json& j) {
     p.bottom = j.at("bottom").get<int>();
     p.top = j.at("top").get<int>();
     p.layers = j.at("layers").get<std::vector<int>>();
+    if (j.contains("distillation")) p.distillation = j.at("distillation");
   } catch (const json::exception& e) {
     throw std::invalid_argument(std::string("offsite plan: ") + e.what());
   }
@@ -90,8 +98,12 @@ model::ModelFiles make_emulator(const model::ModelFiles& full, const OffsitePlan
 }
 
 void write_emulator(const fs::path& model, const OffsitePlan& plan, const fs::path& out) {
-  auto full = model::read_model(model);
-  auto e = make_emulator(full, plan);
+  write_emulator(model, make_emulator(model::read_model(model), plan), plan, out);
+}
+
+void write_emulator(const fs::path& model, const model::ModelFiles& e, const OffsitePlan& plan, const fs::path& out) {
+  VEIL_CHECK_ARG(e.config.num_layers == plan.emulator_layers(), "offsite: the emulator has ", e.config.num_layers,
+                 " blocks, its plan ", plan.emulator_layers());
   model::save_model(out, e.config, e.weights.params, e.weights.linear);
   if (fs::is_directory(model))
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"})
@@ -119,23 +131,32 @@ class OffsiteSession final : public train::DesignSession {
  public:
   explicit OffsiteSession(const train::FinetuneConfig& cfg) : cfg_(cfg) {
     std::map<std::string, std::string> opts = cfg.design_options;
+    static const std::set<std::string> kKeys{"k", "m", "keep", "distill_data", "distill_steps", "distill_lr",
+                                             "distill_seq_len", "distill_batch", "distill_target"};
     for (const auto& [k, v] : opts)
-      VEIL_CHECK_ARG(k == "k" || k == "m" || k == "keep", "design 'offsite' has no option '", k,
-                     "' (options: k, m, keep; distillation of the emulator is not implemented)");
-    auto num = [&](const char* key, int def) {
+      VEIL_CHECK_ARG(kKeys.count(k), "design 'offsite' has no option '", k,
+                     "' (options: k, m, keep, distill_data, distill_steps, distill_lr, distill_seq_len, "
+                     "distill_batch, distill_target)");
+    auto number = [&](const char* key, double def) {
       auto it = opts.find(key);
       if (it == opts.end()) return def;
       try {
         std::size_t used = 0;
-        int v = std::stoi(it->second, &used);
-        if (used == it->second.size()) return v;
+        double v = std::stod(it->second, &used);
+        if (used == it->second.size() && std::isfinite(v)) return v;
       } catch (const std::exception&) {
       }
-      throw std::invalid_argument("--opt " + std::string(key) + "=" + it->second + ": not an integer");
+      throw std::invalid_argument("--opt " + std::string(key) + "=" + it->second + ": not a number");
+    };
+    auto num = [&](const char* key, int def) {
+      const double v = number(key, def);
+      VEIL_CHECK_ARG(v == std::floor(v) && std::abs(v) < 1e9, "--opt ", key, "=", opts.at(key), ": not an integer");
+      return static_cast<int>(v);
     };
     const bool is_emulator = fs::exists(cfg.model / kOffsitePlanFile);
     if (is_emulator) {
-      VEIL_CHECK_ARG(opts.empty(), "offsite: ", cfg.model.string(), " is already an emulator; --opt k/m/keep apply to full models");
+      VEIL_CHECK_ARG(opts.empty(), "offsite: ", cfg.model.string(),
+                     " is already an emulator; --opt k/m/keep/distill_* apply to full models");
       plan_ = OffsitePlan::read(cfg.model);
       emu_ = model::load_model(cfg.model);
       VEIL_CHECK_ARG(emu_.model->config().num_layers == plan_.emulator_layers(), cfg.model.string(),
@@ -146,6 +167,23 @@ class OffsiteSession final : public train::DesignSession {
       const int L = static_cast<int>(files.config.num_layers);
       plan_ = plan_emulator(L, num("k", 1), num("m", 1), num("keep", (L - 2) / 2));
       auto e = make_emulator(files, plan_);
+      DistillOptions d;
+      if (opts.count("distill_data")) d.data = opts.at("distill_data");
+      d.tokenizer = cfg.tokenizer.empty() ? cfg.model : cfg.tokenizer;
+      d.steps = num("distill_steps", 0);
+      d.lr = number("distill_lr", d.lr);
+      d.seq_len = num("distill_seq_len", static_cast<int>(d.seq_len));
+      d.batch_size = num("distill_batch", static_cast<int>(d.batch_size));
+      if (opts.count("distill_target")) d.target = opts.at("distill_target");
+      d.seed = cfg.seed;
+      VEIL_CHECK_ARG(d.steps == 0 || !d.data.empty(), "--opt distill_steps needs --opt distill_data=FILE (public text)");
+      VEIL_CHECK_ARG(d.steps > 0 || !opts.count("distill_data"), "--opt distill_data needs distill_steps > 0");
+      if (d.steps > 0) {
+        auto r = distill_emulator(files, e, plan_, d);
+        plan_.distillation = r.to_json(d);
+        std::fprintf(stderr, "veil: offsite emulator distilled: %d steps, loss %.4f -> %.4f (%.1f s)\n", r.steps,
+                     r.first_loss, r.last_loss, r.seconds);
+      }
       emu_.executor = std::make_shared<model::PlainExecutor>(std::move(e.weights.linear));
       emu_.model = model::build_model(e.config, std::move(e.weights.params), emu_.executor);
       full_ = model::load_model(cfg.model);
@@ -166,9 +204,11 @@ class OffsiteSession final : public train::DesignSession {
   train::EvalStats evaluate(std::span<const train::MicroBatch> batches) override {
     auto e = train::evaluate_loss(*emu_.model, batches);
     emulator_loss_ = e.loss;
+    if (!emulator_loss_before_) emulator_loss_before_ = e.loss;
     if (full_.model) {
       full_.model->set_lora(plug_adapter(*lora_, full_.model->config(), plan_));
       full_loss_ = train::evaluate_loss(*full_.model, batches).loss;
+      if (!full_loss_before_) full_loss_before_ = full_loss_;
     }
     return e;
   }
@@ -181,6 +221,9 @@ class OffsiteSession final : public train::DesignSession {
               {"bytes_on_wire_during_training", 0},
               {"server_sees", "nothing during training; the model owner receives only the adapters"}};
     if (emulator_loss_) j["emulator_val_loss"] = *emulator_loss_;
+    if (emulator_loss_before_) j["emulator_val_loss_first_eval"] = *emulator_loss_before_;
+    if (full_loss_before_) j["full_model_val_loss_first_eval"] = *full_loss_before_;
+    if (!plan_.distillation.is_null()) j["distillation"] = plan_.distillation;
     if (full_loss_) {
       j["plugged_full_model_val_loss"] = *full_loss_;
       j["emulator_minus_full_val_loss"] = *emulator_loss_ - *full_loss_;
@@ -193,7 +236,7 @@ class OffsiteSession final : public train::DesignSession {
   OffsitePlan plan_;
   model::LoadedModel emu_, full_;
   std::shared_ptr<model::LoraAdapters> lora_;
-  std::optional<double> emulator_loss_, full_loss_;
+  std::optional<double> emulator_loss_, full_loss_, emulator_loss_before_, full_loss_before_;
 };
 
 }  // namespace

@@ -60,30 +60,59 @@ Quantized quantize_rows(const at::Tensor& x, int bits) {
 
 at::Tensor dequantize_rows(const Quantized& q) { return q.q.to(at::kFloat) * q.scale; }
 
+at::Tensor pack_nibbles(const at::Tensor& q) {
+  VEIL_CHECK_ARG(q.dim() >= 1 && q.scalar_type() == at::kChar, "pack_nibbles needs int8 values");
+  VEIL_CHECK_ARG(q.numel() == 0 || q.abs().max().item<int>() <= 7, "pack_nibbles: values must be in [-7, 7]");
+  auto u = (q.to(at::kShort) + 8);  // 1..15; 0 marks the padding of an odd last element
+  if (q.size(-1) % 2 != 0) {
+    auto sizes = u.sizes().vec();
+    sizes.back() = 1;
+    u = at::cat({u, at::zeros(sizes, u.options())}, -1);
+  }
+  auto pairs = u.reshape({-1, u.size(-1) / 2, 2});
+  auto bytes = pairs.select(-1, 0) + pairs.select(-1, 1) * 16;
+  auto sizes = q.sizes().vec();
+  sizes.back() = u.size(-1) / 2;
+  return bytes.to(at::kByte).reshape(sizes).contiguous();
+}
+
+at::Tensor unpack_nibbles(const at::Tensor& packed, std::int64_t n) {
+  if (packed.scalar_type() != at::kByte || packed.dim() < 1 || n < 1 || packed.size(-1) != (n + 1) / 2)
+    throw transport::ProtocolError("'q4' must be uint8 [..., ceil(" + std::to_string(n) + "/2)]");
+  auto b = packed.to(at::kShort);
+  auto lo = b.bitwise_and(15), hi = b.div(16, "floor");
+  auto u = at::stack({lo, hi}, -1).flatten(-2).narrow(-1, 0, n);
+  if (u.numel() > 0 && u.min().item<int>() < 1) throw transport::ProtocolError("'q4' holds an unused nibble code 0");
+  return (u - 8).to(at::kChar);
+}
+
 void encode_wire(std::map<std::string, at::Tensor>& tensors, const std::string& name, const at::Tensor& x, int bits) {
   if (bits <= 0) {
     tensors[name] = x.detach().to(at::kFloat).contiguous();
     return;
   }
   auto q = quantize_rows(x.detach(), bits);
-  tensors["q"] = q.q.contiguous();
+  if (bits <= 4) tensors["q4"] = pack_nibbles(q.q);
+  else tensors["q"] = q.q.contiguous();
   tensors["scale"] = q.scale.contiguous();
 }
 
-at::Tensor decode_wire(const std::map<std::string, at::Tensor>& tensors, const std::string& name) {
+at::Tensor decode_wire(const std::map<std::string, at::Tensor>& tensors, const std::string& name, std::int64_t dim) {
   if (auto it = tensors.find(name); it != tensors.end()) {
-    if (it->second.scalar_type() != at::kFloat || !it->second.defined())
-      throw transport::ProtocolError("tensor '" + name + "' must be f32");
+    if (!it->second.defined() || it->second.scalar_type() != at::kFloat || it->second.dim() < 1 ||
+        it->second.size(-1) != dim)
+      throw transport::ProtocolError("tensor '" + name + "' must be f32 [..., " + std::to_string(dim) + "]");
     return it->second;
   }
-  auto q = tensors.find("q"), s = tensors.find("scale");
-  if (q == tensors.end() || s == tensors.end())
-    throw transport::ProtocolError("message has neither '" + name + "' nor quantized 'q'+'scale'");
-  const auto& qt = q->second;
+  auto q = tensors.find("q"), q4 = tensors.find("q4"), s = tensors.find("scale");
+  if ((q == tensors.end()) == (q4 == tensors.end()) || s == tensors.end())
+    throw transport::ProtocolError("message has neither '" + name + "' nor quantized 'q' or 'q4' + 'scale'");
+  const at::Tensor qt = q != tensors.end() ? q->second : unpack_nibbles(q4->second, dim);
   const auto& st = s->second;
   if ((qt.scalar_type() != at::kChar && qt.scalar_type() != at::kShort) || st.scalar_type() != at::kFloat ||
-      st.dim() != qt.dim() || qt.dim() < 1 || st.size(-1) != 1)
-    throw transport::ProtocolError("quantized tensor 'q' (int8/int16) and 'scale' (f32 [..., 1]) do not match");
+      st.dim() != qt.dim() || qt.dim() < 1 || st.size(-1) != 1 || qt.size(-1) != dim)
+    throw transport::ProtocolError("quantized tensor 'q' (int8/int16 [..., " + std::to_string(dim) +
+                                   "]) and 'scale' (f32 [..., 1]) do not match");
   for (int d = 0; d + 1 < qt.dim(); ++d)
     if (st.size(d) != qt.size(d)) throw transport::ProtocolError("'scale' does not match 'q'");
   return dequantize_rows({qt, st});

@@ -31,10 +31,20 @@ struct Quantized {
 [[nodiscard]] Quantized quantize_rows(const at::Tensor& x, int bits);
 [[nodiscard]] at::Tensor dequantize_rows(const Quantized& q);
 
-// Writes `x` into `tensors` under `name` (f32), or as "q"/"scale" when bits > 0 (one tensor per
-// message is encoded this way); decode_wire reverses it.
+// Two values of at most 4 bits per byte: q in [-7, 7] ([..., n] int8) becomes (q + 8) in nibbles,
+// element 2i in the low and 2i+1 in the high nibble of byte i ([..., ceil(n/2)] uint8; an odd last
+// element is paired with a zero nibble). unpack_nibbles(p, n) reverses it; it throws
+// transport::ProtocolError when p cannot hold n values or holds a zero (unused) nibble code.
+[[nodiscard]] at::Tensor pack_nibbles(const at::Tensor& q);
+[[nodiscard]] at::Tensor unpack_nibbles(const at::Tensor& packed, std::int64_t n);
+
+// Writes `x` into `tensors` under `name` (f32), or, when bits > 0, as "q" (int8 for 5..8 bits,
+// int16 above) or "q4" (2..4 bits, two values per byte, pack_nibbles) plus "scale" (one tensor per
+// message is encoded this way). decode_wire reverses it; `dim` is the last dimension the caller
+// expects (checked, and needed to unpack "q4").
 void encode_wire(std::map<std::string, at::Tensor>& tensors, const std::string& name, const at::Tensor& x, int bits);
-[[nodiscard]] at::Tensor decode_wire(const std::map<std::string, at::Tensor>& tensors, const std::string& name);
+[[nodiscard]] at::Tensor decode_wire(const std::map<std::string, at::Tensor>& tensors, const std::string& name,
+                                     std::int64_t dim);
 
 // Distance correlation (Székely et al.) between the rows of x [n, p] and z [n, q], differentiable;
 // NoPeek's leakage measure. In [0, 1]; 0 iff independent (in the population limit).

@@ -81,6 +81,20 @@ struct ServerState {
       model::LoraConfig lc;
       lc.r = req.ints[3];
       lc.alpha = req.meta.count("lora_alpha") ? std::stod(req.meta.at("lora_alpha")) : 16.0;
+      if (auto t = req.meta.find("lora_targets"); t != req.meta.end()) {
+        lc.target_modules.clear();
+        for (std::size_t pos = 0; pos <= t->second.size();) {
+          auto comma = std::min(t->second.find(',', pos), t->second.size());
+          if (comma > pos) lc.target_modules.push_back(t->second.substr(pos, comma - pos));
+          pos = comma + 1;
+        }
+      }
+      if (auto d = req.meta.find("lora_dropout"); d != req.meta.end()) lc.dropout = std::stod(d->second);
+      try {
+        lc.validate();
+      } catch (const std::invalid_argument& e) {
+        throw ProtocolError(std::string("split.open: ") + e.what());
+      }
       auto seed = req.meta.count("seed") ? std::stoull(req.meta.at("seed")) : 0ULL;
       lora = std::make_shared<model::LoraAdapters>(cfg, lc, seed);
       for (auto it = lora->pairs().begin(); it != lora->pairs().end();)
@@ -98,8 +112,8 @@ struct ServerState {
   Message forward(const Message& req) {
     if (!model) throw ProtocolError("split.forward before split.open");
     if (req.ints.size() != 3) throw ProtocolError("split.forward needs ints {micro_batch, offset, want_grad}");
-    auto h = decode_wire(req.tensors, "h");
     const auto& c = model->config();
+    auto h = decode_wire(req.tensors, "h", c.hidden_size);
     if (h.dim() != 3 || h.size(2) != c.hidden_size || req.ints[1] < 0 ||
         req.ints[1] + h.size(1) > c.max_position_embeddings)
       throw ProtocolError("split.forward: activation must be [B, T, hidden] within the model's positions");
@@ -126,7 +140,7 @@ struct ServerState {
     if (req.ints.size() != 1) throw ProtocolError("split.backward needs ints {micro_batch}");
     auto it = graphs.find(req.ints[0]);
     if (it == graphs.end()) throw ProtocolError("split.backward: no forward kept for this micro-batch");
-    auto g = decode_wire(req.tensors, "g");
+    auto g = decode_wire(req.tensors, "g", model->config().hidden_size);
     auto [x, y] = it->second;
     graphs.erase(it);
     if (!g.sizes().equals(y.sizes())) throw ProtocolError("split.backward: gradient shape does not match the output");
@@ -135,6 +149,41 @@ struct ServerState {
     Message r;
     r.op = req.op;
     encode_wire(r.tensors, "g", x.grad(), bits);
+    return r;
+  }
+
+  // The server's LoRA weights as "a.<layer>.<proj>" / "b.<layer>.<proj>" (in the coordinates the
+  // server computes in: mixed ones with mix=orthogonal).
+  Message get_lora(const Message& req) {
+    if (!lora) throw ProtocolError("split.get_lora: this session has no server LoRA (server_lora=0)");
+    Message r;
+    r.op = req.op;
+    for (const auto& [site, p] : lora->pairs()) {
+      const auto key = std::to_string(site.layer) + "." + std::to_string(static_cast<int>(site.proj));
+      r.tensors["a." + key] = p.a.detach().clone();
+      r.tensors["b." + key] = p.b.detach().clone();
+    }
+    return r;
+  }
+
+  // Replaces the server LoRA's weights (a resumed run); every pair must be given, same shapes.
+  Message set_lora(const Message& req) {
+    if (!lora) throw ProtocolError("split.set_lora: this session has no server LoRA (server_lora=0)");
+    if (req.tensors.size() != 2 * lora->pairs().size())
+      throw ProtocolError("split.set_lora: expected " + std::to_string(2 * lora->pairs().size()) + " tensors");
+    at::NoGradGuard g;
+    for (auto& [site, p] : lora->pairs()) {
+      const auto key = std::to_string(site.layer) + "." + std::to_string(static_cast<int>(site.proj));
+      const auto& a = req.tensor("a." + key);
+      const auto& b = req.tensor("b." + key);
+      if (!a.sizes().equals(p.a.sizes()) || !b.sizes().equals(p.b.sizes()) || a.scalar_type() != p.a.scalar_type() ||
+          b.scalar_type() != p.b.scalar_type())
+        throw ProtocolError("split.set_lora: a." + key + " / b." + key + " do not match the server LoRA");
+      p.a.copy_(a);
+      p.b.copy_(b);
+    }
+    Message r;
+    r.op = req.op;
     return r;
   }
 
@@ -178,6 +227,10 @@ void install_split_server(transport::Service& service, const WorkerContext& ctx,
   service.on(kOpForward, locked(&ServerState::forward));
   if (!gradfree) service.on(kOpBackward, locked(&ServerState::backward));
   service.on(kOpStep, locked(&ServerState::step));
+  if (!gradfree) {
+    service.on(kOpGetLora, locked(&ServerState::get_lora));
+    service.on(kOpSetLora, locked(&ServerState::set_lora));
+  }
 }
 
 }  // namespace veil::designs::guarded

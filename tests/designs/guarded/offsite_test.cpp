@@ -93,7 +93,7 @@ TEST(Offsite, FinetuneOnTheInMemoryEmulatorReportsTheGap) {
   EXPECT_TRUE(rep.contains("plugged_full_model_val_loss"));
   EXPECT_TRUE(std::filesystem::exists(dir / kOffsitePlanFile));
   auto bad = cfg;
-  bad.design_options = {{"distill", "1"}};
+  bad.design_options = {{"distill", "1"}};  // unknown option
   bad.out = dir / "bad";
   EXPECT_THROW((void)train::run_finetune(bad), std::invalid_argument);
 }

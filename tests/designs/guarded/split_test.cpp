@@ -7,7 +7,9 @@
 #include "designs/guarded/harness.h"
 #include "designs/guarded/privacy.h"
 #include "support/shared_assets.h"
+#include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
+#include "veil/model/loader.h"
 #include "veil/train/design.h"
 #include "veil/util/file_io.h"
 
@@ -57,8 +59,11 @@ TEST(Split, WithoutEnhancementsEqualsPlainOnTheSameAdapters) {
     if (e.direction != transport::Direction::kReceived) continue;
     forwards += e.message.op == "split.forward";
     backwards += e.message.op == "split.backward";
-    for (const auto& [name, t] : e.message.tensors)
-      if (e.message.op != "split.open") EXPECT_EQ(t.scalar_type(), at::kFloat) << e.message.op << " " << name;
+    for (const auto& [name, t] : e.message.tensors) {
+      if (e.message.op != "split.open") {
+        EXPECT_EQ(t.scalar_type(), at::kFloat) << e.message.op << " " << name;
+      }
+    }
   }
   EXPECT_EQ(forwards, 8);
   EXPECT_EQ(backwards, 8);
@@ -121,6 +126,85 @@ TEST(Split, QuantizationSendsIntegersWithinHalfAStep) {
   EXPECT_LE(err.max().item<double>(), 0.5 + 1e-3);
   EXPECT_LT(m.payload_bytes(), clean[0].payload_bytes() / 3);  // 1 byte per value + a scale per row
   EXPECT_NEAR(q_loss, clean_loss, 0.05 * clean_loss);
+}
+
+TEST(Split, FourBitValuesTravelTwoPerByte) {
+  using designs::guarded::pack_nibbles;
+  using designs::guarded::unpack_nibbles;
+  auto odd = at::tensor(std::vector<std::int8_t>{-7, 7, 0, 3, -1}, at::kChar).reshape({1, 5});
+  auto packed = pack_nibbles(odd);
+  EXPECT_EQ(packed.size(-1), 3);
+  EXPECT_TRUE(at::equal(unpack_nibbles(packed, 5), odd));
+  EXPECT_THROW((void)unpack_nibbles(packed, 7), transport::ProtocolError);
+
+  auto [clean, clean_loss] = one_pass({});
+  auto [q8, q8_loss] = one_pass({{"quant_bits", "8"}});
+  auto [q4, q4_loss] = one_pass({{"quant_bits", "4"}});
+  ASSERT_EQ(q4.size(), clean.size());
+  const auto& m = q4[0];
+  EXPECT_EQ(m.tensors.count("q"), 0u);
+  ASSERT_EQ(m.tensors.count("q4"), 1u);
+  const auto& h = clean[0].tensor("h");
+  EXPECT_EQ(m.tensor("q4").scalar_type(), at::kByte);
+  EXPECT_EQ(m.tensor("q4").size(-1), h.size(-1) / 2);
+  // The server sees 4-bit values, within half a step of the clean activation.
+  auto v = unpack_nibbles(m.tensor("q4"), h.size(-1));
+  EXPECT_LE(v.abs().max().item<int>(), 7);
+  auto err = (v.to(at::kFloat) * m.tensor("scale") - h).abs() / m.tensor("scale");
+  EXPECT_LE(err.max().item<double>(), 0.5 + 1e-3);
+  // Values take half the bytes of 8-bit ones; with the per-row scale the message is ~0.51x.
+  EXPECT_EQ(2 * m.tensor("q4").nbytes(), q8[0].tensor("q").nbytes());
+  EXPECT_LT(m.payload_bytes(), 0.55 * static_cast<double>(q8[0].payload_bytes()));
+  EXPECT_NEAR(q4_loss, clean_loss, 0.2 * clean_loss);
+}
+
+// With server_lora the client's adapter includes the server blocks' LoRA (fetched at sync): the
+// PEFT output loaded into the plain model gives the split model's outputs; a resumed session
+// sends it back to a fresh server.
+void expect_server_lora_in_peft(std::map<std::string, std::string> opts) {
+  auto dir = testing::scratch_dir();
+  auto cfg = base_config(opts);
+  const auto data = batches(6);
+  auto server = tapped_server("split");
+  auto s = open_split_session(cfg, parse_split_options("split", cfg.design_options), server.endpoint);
+  (void)train_losses(*s, data, 3);
+  s->sync();
+  int middle = 0;
+  for (const auto& [site, p] : s->adapters()->pairs())
+    if (site.layer >= 1 && site.layer < 5) {
+      ++middle;
+      EXPECT_GT(p.b.abs().max().item<double>(), 0.0) << "server LoRA at layer " << site.layer << " was not fetched";
+    }
+  EXPECT_GT(middle, 0);
+  lora::save_peft_adapter(dir, s->model().config(), *s->adapters(), tiny_model().string());
+
+  auto plain = model::load_model(tiny_model());
+  plain.model->set_lora(lora::load_peft_adapter(dir, plain.model->config()));
+  at::NoGradGuard g;
+  auto ids = data[0].input_ids;
+  auto want = plain.model->forward(ids);
+  auto got = s->model().forward(ids);
+  EXPECT_LT((got - want).abs().max().item<double>(), 2e-4 * want.abs().max().item<double>());
+
+  // Resume: a new session (new server, new mixing matrix) restored from the PEFT adapter.
+  auto server2 = tapped_server("split");
+  auto s2 = open_split_session(cfg, parse_split_options("split", cfg.design_options), server2.endpoint);
+  auto saved = lora::load_peft_adapter(dir, plain.model->config());
+  for (auto& [site, p] : s2->adapters()->pairs()) {
+    p.a.copy_(saved->pairs().at(site).a);
+    p.b.copy_(saved->pairs().at(site).b);
+  }
+  s2->adapters_restored();
+  auto again = s2->model().forward(ids);
+  EXPECT_LT((again - want).abs().max().item<double>(), 2e-4 * want.abs().max().item<double>());
+}
+
+TEST(Split, ServerLoraIsPartOfTheClientsPeftAdapter) {
+  expect_server_lora_in_peft({{"k", "1"}, {"m", "1"}, {"server_lora", "1"}});
+}
+
+TEST(Split, ServerLoraUnderOrthogonalMixingIsExportedInModelCoordinates) {
+  expect_server_lora_in_peft({{"k", "1"}, {"m", "1"}, {"server_lora", "1"}, {"mix", "orthogonal"}});
 }
 
 TEST(Split, OrthogonalMixingHidesCoordinatesButKeepsTheFunction) {

@@ -27,6 +27,7 @@ struct OffsitePlan {
   int full_layers = 0;
   int bottom = 0, top = 0;  // adapter blocks at each end (kept as they are)
   std::vector<int> layers;  // emulator layer i is full layer layers[i]
+  nlohmann::json distillation;  // how the middle was distilled (distill.h); null: layer drop only
   [[nodiscard]] int emulator_layers() const { return static_cast<int>(layers.size()); }
   // Whether emulator layer i hosts an adapter (bottom or top block).
   [[nodiscard]] bool is_adapter_layer(int i) const { return i < bottom || i >= emulator_layers() - top; }
@@ -46,6 +47,9 @@ struct OffsitePlan {
 [[nodiscard]] model::ModelFiles make_emulator(const model::ModelFiles& full, const OffsitePlan& plan);
 // Writes the emulator of `model` into `out` (HF layout, tokenizer files copied, plan file).
 void write_emulator(const std::filesystem::path& model, const OffsitePlan& plan, const std::filesystem::path& out);
+// Writes a given emulator of `model` (e.g. distilled) the same way.
+void write_emulator(const std::filesystem::path& model, const model::ModelFiles& emulator, const OffsitePlan& plan,
+                    const std::filesystem::path& out);
 
 // The emulator's adapters on the full model: emulator layer i becomes full layer layers[i].
 // Throws std::invalid_argument when an adapter sits on a middle (emulated) block.
@@ -54,7 +58,9 @@ void write_emulator(const std::filesystem::path& model, const OffsitePlan& plan,
 
 // The data owner's session: fine-tunes the emulator at cfg.model (a directory with
 // veil_offsite.json), or, given a full model, the emulator of --opt k, m, keep built in memory
-// (then each evaluation also reports the full model with the adapter plugged in).
+// (then each evaluation also reports the full model with the adapter plugged in), distilled first
+// with --opt distill_data=FILE distill_steps=N [distill_lr, distill_seq_len, distill_batch,
+// distill_target=hidden|logits] (distill.h; the model owner's step, simulated).
 [[nodiscard]] std::unique_ptr<train::DesignSession> open_offsite_session(const train::FinetuneConfig& cfg);
 
 }  // namespace veil::designs::guarded
