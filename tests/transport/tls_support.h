@@ -1,5 +1,5 @@
 // Test certificates made with the `openssl` command in a scratch directory: a CA, a server
-// certificate for localhost/127.0.0.1, and a client certificate, plus a second, unrelated CA with
+// certificate (for localhost/127.0.0.1 unless told otherwise), and a client certificate, plus a second, unrelated CA with
 // its own client certificate (a stranger).
 #pragma once
 
@@ -18,7 +18,8 @@ struct TestPki {
   std::filesystem::path other_ca, stranger_cert, stranger_key;
   std::string error;  // set when openssl is missing or failed
 
-  static TestPki make(const std::string& name) {
+  // `server_san`: the subjectAltName of the server certificate.
+  static TestPki make(const std::string& name, const std::string& server_san = "DNS:localhost,IP:127.0.0.1") {
     TestPki p;
     p.dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
     std::filesystem::remove_all(p.dir);
@@ -29,7 +30,7 @@ struct TestPki {
       if (!p.error.empty()) return;
       if (std::system(("cd '" + d + "' && " + cmd + " >openssl.log 2>&1").c_str()) != 0) p.error = "openssl failed: " + cmd;
     };
-    std::ofstream(p.dir / "server.ext") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    std::ofstream(p.dir / "server.ext") << "subjectAltName=" << server_san << "\n";
     for (const std::string ca : {"ca", "other_ca"})
       run("openssl req -x509" + ec + " -keyout " + ca + ".key -out " + ca + ".pem -days 2 -subj /CN=veil-test-" + ca);
     auto issue = [&](const std::string& who, const std::string& ca, const std::string& ext) {

@@ -114,5 +114,54 @@ TEST_F(Tls, BadTlsFilesAreClearErrors) {
   EXPECT_THROW((void)connect("127.0.0.1:1", client(pki_->client_cert, {}, pki_->ca)), std::invalid_argument);
 }
 
+// A worker reached by IP address whose certificate names it only by DNS name: refused unless the
+// client names the certificate's host (ConnectOptions::tls_server_name, --tls-server-name).
+TEST(TlsServerName, WorkerReachedByIpWithADnsOnlyCertificateNeedsTheOverride) {
+  auto pki = testing::TestPki::make("veil_tls_dns_only", "DNS:worker-7.veil.test");
+  if (!pki.error.empty()) GTEST_SKIP() << pki.error;
+  auto service = std::make_shared<Service>("worker-7");
+  service->on("test.echo", [](const Message& m) { return m; });
+  ServeOptions so;
+  so.address = "127.0.0.1:0";
+  so.tls = {pki.server_cert, pki.server_key, pki.ca, false};
+  auto server = Server::start(service, so);
+  ConnectOptions co;
+  co.tls = {pki.client_cert, pki.client_key, pki.ca, false};
+  co.retries = 0;
+  co.deadline = std::chrono::seconds(5);
+  Message m;
+  m.op = "test.echo";
+  m.tensors["x"] = at::ones({2});
+  try {
+    (void)connect(server->address(), co)->call(m);
+    ADD_FAILURE() << "a certificate without 127.0.0.1 was accepted for 127.0.0.1";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+  }
+  co.tls_server_name = "worker-7.veil.test";
+  EXPECT_TRUE(at::equal(connect(server->address(), co)->call(m).tensor("x"), m.tensors["x"]));
+  EXPECT_TRUE(check_health(server->address(), co).serving);
+}
+
+// gRPC 1.51 matches an address against IP subjectAltNames too: a certificate for IP:127.0.0.1
+// alone is accepted when dialling 127.0.0.1, without an override.
+TEST(TlsServerName, IpSubjectAltNameMatchesTheDialledAddress) {
+  auto pki = testing::TestPki::make("veil_tls_ip_only", "IP:127.0.0.1");
+  if (!pki.error.empty()) GTEST_SKIP() << pki.error;
+  auto service = std::make_shared<Service>("worker-8");
+  service->on("test.echo", [](const Message& m) { return m; });
+  ServeOptions so;
+  so.address = "127.0.0.1:0";
+  so.tls = {pki.server_cert, pki.server_key, pki.ca, false};
+  auto server = Server::start(service, so);
+  ConnectOptions co;
+  co.tls = {pki.client_cert, pki.client_key, pki.ca, false};
+  co.retries = 0;
+  co.deadline = std::chrono::seconds(5);
+  Message m;
+  m.op = "test.echo";
+  EXPECT_NO_THROW((void)connect(server->address(), co)->call(m));
+}
+
 }  // namespace
 }  // namespace veil::transport

@@ -80,13 +80,16 @@ struct Tls {
   fs::path ca, cert, key;
 };
 
-// A CA and one certificate (for 127.0.0.1 / localhost) that every party presents, from the openssl CLI.
+// A CA and one certificate that every party presents, from the openssl CLI. It names the workers
+// only by a DNS name, veil-worker.test, which does not resolve: the data owner dials 127.0.0.1 and
+// says which name to expect with --tls-server-name (as for workers reached by IP address).
+constexpr const char* kWorkerName = "veil-worker.test";
 std::optional<Tls> make_certs(const fs::path& dir) {
   const auto d = dir.string();
   const std::string cmd =
       "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=veil-test-ca"
-      " && openssl req -newkey rsa:2048 -nodes -keyout party.key -out party.csr -subj /CN=localhost"
-      " && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext.cnf"
+      " && openssl req -newkey rsa:2048 -nodes -keyout party.key -out party.csr -subj /CN=veil-worker.test"
+      " && printf 'subjectAltName=DNS:veil-worker.test\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext.cnf"
       " && openssl x509 -req -in party.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out party.pem -days 2 -extfile ext.cnf"
       " >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0) return std::nullopt;
@@ -157,6 +160,7 @@ std::vector<std::string> finetune_args(const fs::path& out, const std::string& w
                                    "--val-fraction", "0", "--lr", "0.003", "--save-every", "1", "--workers", workers,
                                    "--quiet"};
   for (auto& a : tls_args(tls)) args.push_back(a);
+  if (tls) args.insert(args.end(), {"--tls-server-name", kWorkerName});
   return args;
 }
 
@@ -201,18 +205,21 @@ TEST_F(MultiProcess, TwoInsecureLoopbackWorkersEqualTheLocalRun) { run_two_worke
 
 TEST_F(MultiProcess, KilledWorkerIsWaitedForAndTheRunEndsWithTheSameAdapter) {
   auto dir = testing::scratch_dir();
+  // Over mutual TLS with certificates for kWorkerName only: reconnecting after the outage must
+  // present the same credentials and expect the same name as the first connection.
+  const auto tls = make_certs(dir);
   std::string a1, a2;
-  auto w1 = start_worker(dir, "w1", 0, 3, 0, std::nullopt, &a1);
-  auto w2 = start_worker(dir, "w2", 3, 6, 0, std::nullopt, &a2);
+  auto w1 = start_worker(dir, "w1", 0, 3, 0, tls, &a1);
+  auto w2 = start_worker(dir, "w2", 3, 6, 0, tls, &a2);
   ASSERT_TRUE(w1 && w2);
   // The reference: the same run against the same workers, uninterrupted.
   {
-    Child reference(finetune_args(dir / "uninterrupted", a1 + "," + a2, std::nullopt), dir / "uninterrupted");
+    Child reference(finetune_args(dir / "uninterrupted", a1 + "," + a2, tls), dir / "uninterrupted");
     auto status = reference.wait(120s);
     ASSERT_TRUE(status) << "the uninterrupted run did not finish";
     ASSERT_EQ(*status, 0) << reference.err();
   }
-  Child run(finetune_args(dir / "out", a1 + "," + a2, std::nullopt), dir / "finetune");
+  Child run(finetune_args(dir / "out", a1 + "," + a2, tls), dir / "finetune");
   // Pause the data owner once step 2 is logged, kill worker 2 while it cannot notice, go on.
   bool paused = false;
   for (int i = 0; i < 3000 && !paused; ++i) {
@@ -239,7 +246,7 @@ TEST_F(MultiProcess, KilledWorkerIsWaitedForAndTheRunEndsWithTheSameAdapter) {
   EXPECT_EQ(testing::train_losses(dir / "out").size(), steps_before) << "no step may complete without worker 2";
   // A replacement on the same port.
   std::string again;
-  auto w2b = start_worker(dir, "w2b", 3, 6, port_of(a2), std::nullopt, &again);
+  auto w2b = start_worker(dir, "w2b", 3, 6, port_of(a2), tls, &again);
   ASSERT_TRUE(w2b);
   auto status = run.wait(120s);
   ASSERT_TRUE(status) << "veil finetune did not finish after the worker came back";
