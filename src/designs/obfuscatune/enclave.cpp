@@ -1,6 +1,9 @@
 #include "veil/designs/obfuscatune/enclave.h"
 
+#include "veil/designs/registry.h"
+#include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
+#include "veil/util/check.h"
 
 namespace veil::designs::obfuscatune {
 
@@ -44,6 +47,21 @@ nlohmann::json ObfuscatuneEnclave::report() const {
   j["bytes_per_token"] = tokens > 0 ? activation_bytes / tokens : 0.0;
   j["freivalds_checks"] = st.freivalds_checks;
   return j;
+}
+
+std::unique_ptr<ObfuscatuneEnclave> open_enclave(const std::filesystem::path& model,
+                                                const std::map<std::string, std::string>& options,
+                                                const train::PartyOptions& parties, const std::filesystem::path& adapter) {
+  VEIL_CHECK_ARG(parties.enclave.empty(), "obfuscatune: --enclave is not used by an in-process enclave");
+  auto opts = ObfuscatuneOptions::parse(options);
+  auto files = model::read_model(model);
+  const auto cfg = files.config;
+  std::shared_ptr<model::LoraAdapters> lora;
+  if (!adapter.empty()) lora = lora::load_peft_adapter(adapter, cfg);
+  WorkerContext ctx;
+  ctx.model = model;
+  auto pool = open_workers("obfuscatune", parties, ctx, static_cast<int>(cfg.num_layers));
+  return std::make_unique<ObfuscatuneEnclave>(std::move(files), opts, std::move(pool), std::move(lora));
 }
 
 }  // namespace veil::designs::obfuscatune

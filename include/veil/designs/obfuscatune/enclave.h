@@ -4,11 +4,14 @@
 //     CausalLM built around an ObfuscatedExecutor;
 //   - the secret transforms and Freivalds vectors (inside the executor);
 //   - the LoRA adapters, in the plaintext model's coordinates (exportable to PEFT as they are).
-// `veil enclave` (a later process) is meant to construct exactly this object.
+// `veil enclave` (enclave_service.h) and the in-process session construct exactly this object.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -19,6 +22,7 @@
 #include "veil/model/generate.h"
 #include "veil/model/loader.h"
 #include "veil/model/lora.h"
+#include "veil/train/finetune.h"
 
 namespace veil::designs::obfuscatune {
 
@@ -46,5 +50,15 @@ class ObfuscatuneEnclave {
   std::unique_ptr<model::CausalLM> model_;
   std::shared_ptr<model::LoraAdapters> lora_;
 };
+
+// An enclave in this process (`veil generate --design obfuscatune`): `model` (HF directory or
+// llama2.c file) obfuscated with `options` (--opt), the workers per `parties` (no workers: one
+// in-process worker, recording into parties.audit_dir when given), the PEFT adapter in `adapter`
+// when not empty. Throws std::invalid_argument for bad options, and for parties.enclave (an
+// enclave elsewhere is reached with generate_in_enclave, enclave_client.h).
+[[nodiscard]] std::unique_ptr<ObfuscatuneEnclave> open_enclave(const std::filesystem::path& model,
+                                                               const std::map<std::string, std::string>& options,
+                                                               const train::PartyOptions& parties,
+                                                               const std::filesystem::path& adapter = {});
 
 }  // namespace veil::designs::obfuscatune
