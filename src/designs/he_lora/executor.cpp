@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <numeric>
+#include <shared_mutex>
 #include <string>
 
 #include "veil/designs/he_lora/worker.h"
@@ -60,6 +61,13 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
     std::lock_guard lock(mu_);
     if (auto it = plans_.find(key); it != plans_.end()) return it->second;
   }
+  // One fetch per key even when pipelined micro-batches miss at once: a second add_plan_info of
+  // the same plan would replace a mask another thread is decrypting with.
+  std::lock_guard fetch(fetch_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+  }
   transport::Message req;
   req.op = "he.plan_info";
   req.layer = layer;
@@ -67,14 +75,19 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
   req.ints.insert(req.ints.end(), group.begin(), group.end());
   auto reply = route(layer).call(req);
   PlanSet ps;
-  std::lock_guard lock(mu_);
-  for (std::size_t i = 0; i < reply.ints.size(); ++i) {
-    const std::string& blob = reply.blob("p" + std::to_string(i));
-    traffic_.plan_info_bytes += blob.size();
-    ps.ids.push_back(client_.add_plan_info(bytes(blob)));
-    ps.chunk.push_back(reply.ints[i]);
+  std::uint64_t info_bytes = 0;
+  {
+    std::unique_lock client(client_mu_);
+    for (std::size_t i = 0; i < reply.ints.size(); ++i) {
+      const std::string& blob = reply.blob("p" + std::to_string(i));
+      info_bytes += blob.size();
+      ps.ids.push_back(client_.add_plan_info(bytes(blob)));
+      ps.chunk.push_back(reply.ints[i]);
+    }
   }
   VEIL_CHECK_ARG(!ps.ids.empty(), "he.plan_info: the worker returned no plans for layer ", layer);
+  std::lock_guard lock(mu_);
+  traffic_.plan_info_bytes += info_bytes;
   return plans_[key] = std::move(ps);
 }
 
@@ -93,7 +106,7 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   std::vector<std::unique_ptr<he::HeMatmulClient::Upload>> pending(ps.ids.size());
   std::uint64_t up = 0;
   {
-    std::lock_guard lock(mu_);
+    std::shared_lock client(client_mu_);  // encryptions of concurrent micro-batches run side by side
     std::int64_t at0 = 0;
     for (std::size_t i = 0; i < ps.ids.size(); ++i) {
       at::Tensor xc = x2d.narrow(1, at0, ps.chunk[i]).contiguous();
@@ -108,6 +121,7 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   auto reply = route(layer).call(std::move(req));
   at::Tensor acc;
   std::uint64_t down = 0;
+  std::shared_lock client(client_mu_);
   for (std::size_t i = 0; i < ps.ids.size(); ++i) {
     const std::string& blob = reply.blob("y" + std::to_string(i));
     down += blob.size();

@@ -41,6 +41,11 @@ HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opt
       o.lm_head_on_worker = parse_place(key, value);
     } else if (key == "embed") {
       o.embed_on_worker = parse_place(key, value);
+    } else if (key == "pipeline") {
+      VEIL_CHECK_ARG(value == "on" || value == "off", "--opt pipeline=", value, ": expected on or off");
+      o.pipeline = value == "on";
+    } else if (key == "in_flight") {
+      o.in_flight = parse_int(key, value, 1, 1024);
     } else if (key == "workers") {
       const std::string prefix = "in-process";
       VEIL_CHECK_ARG(value.rfind(prefix, 0) == 0, "--opt workers=", value, ": expected in-process or in-process:N");
@@ -52,7 +57,7 @@ HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opt
       }
     } else {
       VEIL_CHECK_ARG(false, "design 'he-lora' has no option '", key,
-                     "' (options: bits, weight_bits, skip_backward_layers, lm_head, embed, workers)");
+                     "' (options: bits, weight_bits, skip_backward_layers, lm_head, embed, workers, pipeline, in_flight)");
     }
   }
   return o;

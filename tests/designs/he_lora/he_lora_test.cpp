@@ -54,6 +54,8 @@ TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
   EXPECT_THROW((void)HeLoraOptions::parse({{"bits", "17"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"lm_head", "cloud"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"workers", "in-process:x"}}), std::invalid_argument);
+  EXPECT_THROW((void)HeLoraOptions::parse({{"pipeline", "maybe"}}), std::invalid_argument);
+  EXPECT_THROW((void)HeLoraOptions::parse({{"in_flight", "0"}}), std::invalid_argument);
   auto o = HeLoraOptions::parse({{"bits", "6"}, {"workers", "in-process:2"}, {"embed", "local"}});
   EXPECT_EQ(o.bits, 6);
   EXPECT_EQ(o.in_process_workers, 2);
@@ -135,22 +137,28 @@ TEST(HeLoraFinetune, EightBitTracksPlainLora) {
   EXPECT_GT(rep["upload_bytes"].get<double>(), 0);
 }
 
-// Two workers with contiguous layer ranges give exactly the single worker's adapter: decryption
-// is exact and quantisation deterministic, so sharding changes nothing. (In-process workers: the
-// multi-process wire is not on main yet.)
-TEST(HeLoraFinetune, TwoWorkersEqualOne) {
+// Two workers with contiguous layer ranges and pipelined micro-batches give exactly the single
+// worker's sequential adapter: decryption is exact, quantisation deterministic (per row, so the
+// micro-batches are quantised alike either way) and the pipelined gradients are added in
+// micro-batch order, so neither sharding nor pipelining changes a bit.
+TEST(HeLoraFinetune, TwoPipelinedWorkersEqualOneSequential) {
   VEIL_REQUIRE_SHARED(assets);
   register_builtin_designs();
   const auto model_dir = assets / "models/stories260K-hf";
   const auto dir = testing::scratch_dir();
   auto a_cfg = short_config(model_dir, dir / "one", "he-lora");
   a_cfg.max_steps = 1;  // the adapter after one step depends on every forward and backward product
+  a_cfg.batch_size = 1;
+  a_cfg.grad_accum = 2;  // two micro-batches per step
+  a_cfg.design_options = {{"pipeline", "off"}};
   auto b_cfg = a_cfg;
   b_cfg.out = dir / "two";
   b_cfg.design_options = {{"workers", "in-process:2"}};
   auto a = train::run_finetune(a_cfg);
   auto b = train::run_finetune(b_cfg);
   EXPECT_EQ(b.summary["design_report"]["workers"], 2);
+  EXPECT_EQ(b.summary["design_report"]["pipelined"], true);
+  EXPECT_EQ(a.summary["design_report"]["pipelined"], false);
   EXPECT_EQ(a.final_loss, b.final_loss);
   EXPECT_EQ(util::read_file(dir / "one/adapter_model.safetensors"),
             util::read_file(dir / "two/adapter_model.safetensors"));

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <tuple>
 #include <vector>
 
@@ -67,7 +68,12 @@ class HeLoraExecutor final : public model::LinearExecutor {
   he::HeMatmulClient client_;
   at::Tensor local_head_;
   std::map<std::tuple<int, std::vector<std::int32_t>, int, int>, PlanSet> plans_;
+  // Thread safety (pipelined micro-batches call linear() concurrently): mu_ guards plans_ and
+  // traffic_; client_mu_ is held shared by encryption and decryption, exclusively while a plan's
+  // mask is added; fetch_mu_ makes each plan's he.plan_info happen once.
   mutable std::mutex mu_;
+  std::shared_mutex client_mu_;
+  std::mutex fetch_mu_;
   HeTraffic traffic_;
 };
 

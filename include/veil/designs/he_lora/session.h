@@ -59,6 +59,7 @@ class HeLoraSession final : public train::DesignSession {
   std::shared_ptr<model::LoraAdapters> lora_;
   std::int64_t owner_params_ = 0, total_params_ = 0;
   std::int64_t tokens_ = 0;
+  bool lora_dropout_ = false;
 };
 
 // A session for `veil generate --design he-lora`: the model at `model` (its linear weights go to the
