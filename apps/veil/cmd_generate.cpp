@@ -6,6 +6,8 @@
 #include "command.h"
 #include "model_options.h"
 #include "veil/designs/he_lora/session.h"
+#include "veil/designs/obfuscatune/enclave.h"
+#include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/model/generate.h"
 
 namespace veil::cli {
@@ -23,7 +25,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
     train::PartyOptions he_parties;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--model", o->model, "HF model directory or llama2.c .bin")->required()->envname("VEIL_MODEL");
+  cmd->add_option("--model", o->model, "HF model directory or llama2.c .bin (required unless --enclave)")
+      ->envname("VEIL_MODEL");
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer (default: the model directory's)");
   cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory to apply");
   cmd->add_option("--prompt", o->prompt, "prompt text; empty starts from BOS");
@@ -43,26 +46,47 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   he->add_option("--tls-key", o->he_parties.tls_key, "this party's TLS private key (PEM)");
   he->add_option("--tls-ca", o->he_parties.tls_ca, "CA certificate that signs the workers (PEM)");
   he->add_flag("--insecure", o->he_parties.insecure, "no TLS (loopback addresses only)");
+  // obfuscatune: projections on workers over obfuscated weights and activations (--opt, --workers
+  // and the TLS flags above apply); with --enclave the attested enclave holds the model and only
+  // text travels, sealed.
+  auto* obf = cmd->add_option_group("obfuscatune", "obfuscated generation (--design obfuscatune; docs/designs/obfuscatune.md)");
+  obf->add_option("--enclave", o->he_parties.enclave, "generate inside this attested enclave (host:port; --opt measurement=HEX)");
+  obf->add_option("--tls-server-name", o->he_parties.tls_server_name, "name the enclave's or workers' certificates carry");
   return [o] {
+    std::map<std::string, std::string> opts;
+    for (const auto& kv : o->he_opts) {
+      const auto eq = kv.find('=');
+      VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
+      opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
+      comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
+      if (comma > pos) o->he_parties.workers.push_back(o->he_workers.substr(pos, comma - pos));
+    }
+    VEIL_CHECK_ARG(!o->design.empty() || (opts.empty() && o->he_parties.workers.empty()), "--opt and --workers need --design");
+    VEIL_CHECK_ARG(o->he_parties.enclave.empty() || o->design == "obfuscatune", "--enclave needs --design obfuscatune");
+    if (!o->he_parties.enclave.empty()) {  // the enclave tokenizes, generates and detokenizes
+      VEIL_CHECK_ARG(o->model.empty() && o->tokenizer.empty() && o->he_parties.workers.empty(),
+                     "--model, --tokenizer and --workers cannot be used with --enclave: the enclave holds the model");
+      designs::obfuscatune::EnclaveGenerate req{o->prompt, o->gen, !o->no_eos_stop};
+      req.gen.stop_tokens = o->stop;
+      auto e = designs::obfuscatune::connect_attested(o->he_parties, opts);
+      std::printf("%s\n", designs::obfuscatune::generate_in_enclave(*e.endpoint, e.report, req, o->adapter).text.c_str());
+      return 0;
+    }
+    VEIL_CHECK_ARG(!o->model.empty(), "--model is required");
     auto tok = tokenizer_for(o->model, o->tokenizer);
     std::unique_ptr<designs::he_lora::HeLoraSession> he_session;
+    std::unique_ptr<designs::obfuscatune::ObfuscatuneEnclave> obf_enclave;
     if (o->design == "he-lora") {
-      std::map<std::string, std::string> opts;
-      for (const auto& kv : o->he_opts) {
-        const auto eq = kv.find('=');
-        VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
-        opts[kv.substr(0, eq)] = kv.substr(eq + 1);
-      }
-      for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
-        comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
-        if (comma > pos) o->he_parties.workers.push_back(o->he_workers.substr(pos, comma - pos));
-      }
       he_session = designs::he_lora::open_for_generation(o->model, opts, o->he_parties, o->adapter);
+    } else if (o->design == "obfuscatune") {
+      obf_enclave = designs::obfuscatune::open_enclave(o->model, opts, o->he_parties, o->adapter);
     } else {
-      VEIL_CHECK_ARG(o->design.empty(), "--design '", o->design, "': veil generate supports he-lora");
+      VEIL_CHECK_ARG(o->design.empty(), "--design '", o->design, "': veil generate supports he-lora and obfuscatune");
     }
-    auto m = he_session ? model::LoadedModel{} : model_with_adapter(o->model, o->adapter);
-    model::CausalLM& lm = he_session ? he_session->model() : *m.model;
+    auto m = he_session || obf_enclave ? model::LoadedModel{} : model_with_adapter(o->model, o->adapter);
+    model::CausalLM& lm = he_session ? he_session->model() : obf_enclave ? obf_enclave->model() : *m.model;
     std::vector<std::int64_t> prompt;
     for (auto id : tok->encode(o->prompt, true)) prompt.push_back(id);
     if (prompt.empty()) {
