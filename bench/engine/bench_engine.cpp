@@ -165,10 +165,11 @@ int run_child(const Options& o) {
   auto lora = std::make_shared<veil::model::LoraAdapters>(cfg, veil::model::LoraConfig{}, 2);
   model->set_lora(lora);
   const double build_s = ms_since(t0) / 1000;
+  const double build_rss_mb = static_cast<double>(veil::runtime::peak_rss_bytes()) / (1024.0 * 1024.0);
   const auto base_params = cfg.num_parameters();
-  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, malloc %s, built in %.1fs\n",
+  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, malloc %s, built in %.1fs (peak RSS %.0f MB)\n",
               o.child_model.c_str(), layers, static_cast<long long>(full_layers), base_params / 1e6,
-              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), allocator.c_str(), build_s);
+              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), allocator.c_str(), build_s, build_rss_mb);
   std::fflush(stdout);
 
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
@@ -235,7 +236,7 @@ int run_child(const Options& o) {
             {"warmup", o.warmup}, {"step_ms_median", round3(step_ms)}, {"step_ms", times},
             {"train_tokens_per_s", round3(train_tps)}, {"final_loss", loss}, {"gen_tokens", out.size()},
             {"prefill_ms", round3(prefill_ms)}, {"decode_tokens_per_s", round3(decode_tps)},
-            {"gen_tokens_per_s", round3(gen_tps)}, {"peak_rss_mb", round3(rss_mb)}, {"lora_params", lora->num_parameters()}};
+            {"gen_tokens_per_s", round3(gen_tps)}, {"peak_rss_mb", round3(rss_mb)}, {"build_peak_rss_mb", round3(build_rss_mb)}, {"lora_params", lora->num_parameters()}};
   if (o.breakdown) j["breakdown"] = bd;
   std::fflush(stdout);
   std::cout << j.dump() << std::endl;

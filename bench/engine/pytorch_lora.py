@@ -214,7 +214,7 @@ def main():
     n_base = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     print(f"model {args.model}: {c['layers']}/{full_layers} layers, base {n_base / 1e6:.1f}M frozen, "
           f"LoRA {n_lora / 1e6:.3f}M trainable (r={args.rank}, alpha={args.alpha:g}), "
-          f"threads {torch.get_num_threads()}, built in {build_s:.1f}s", flush=True)
+          f"threads {torch.get_num_threads()}, built in {build_s:.1f}s (peak RSS {peak_rss_mb():.0f} MB)", flush=True)
 
     opt = torch.optim.AdamW(lora, lr=args.lr)
     ids = torch.randint(0, c["vocab"], (args.batch, args.seq))
