@@ -1,25 +1,36 @@
-// Transport benchmark: the per-step cost of running a model's block projections on a worker (the
-// `plain` design's RemoteExecutor) against running them in-process (PlainExecutor), and the bytes
-// each training token puts on the wire.
+// Transport benchmark: the per-step cost of running a model's block projections on workers (the
+// `plain` design's RemoteExecutor) against running them in-process (PlainExecutor), over each
+// wire, and the bytes each training token puts on the wire per party.
 //
-// Shapes: GPT-2-small (12 layers) and Llama-3.2-1B (2 of its 16 layers by default: the per-layer
-// figures are what matters and a full 1B model does not fit the time budget), random fp32 weights,
-// LoRA r=8 alpha=16 on every linear layer except lm_head, batch 1 x seq 128, AdamW.
+// Shapes: GPT-2-small (12 layers), Llama-3.2-1B (2 of its 16 layers by default: the per-layer
+// figures are what matters and a full 1B model does not fit the time budget), both with random
+// fp32 weights, and stories260K (the real checkpoint, $VEIL_SHARED_DIR/assets/models/stories260K-hf).
+// LoRA r=8 alpha=16 on every linear layer except lm_head, 2 micro-batches of 1 x seq 128 per step,
+// AdamW.
 //
-// For each shape, side by side in one process:
-//   local      PlainExecutor (the plain design's engine)
-//   remote     RemoteExecutor → worker Service, over the selected transport
-//   remote ×2  two workers (half the layers each), 2 micro-batches per step, one after the other
-//   pipelined  the same with both micro-batches in flight (micro_batch_gradients, in_flight=2)
-// Prints medians over the timed steps and the ratios, then exactly one JSON line.
+// For each shape, side by side in one process (the workers are servers in this same process, so
+// their compute competes with the data owner's exactly as in-process workers do; what differs
+// between rows is only the wire):
+//   local          PlainExecutor, micro-batches one after the other (what the local design runs)
+//   in-process     RemoteExecutor -> worker Service through the codec, no socket
+//   grpc           gRPC over loopback, --insecure
+//   grpc-mtls      gRPC over loopback, mutual TLS (certificates made with the openssl command)
+// each with 1 and 2 workers (layers split in halves), micro-batches pipelined (--in-flight, default
+// 2, as `veil finetune --design plain` runs them). Prints medians over the timed steps, the ratios
+// to local, bytes per token per party, then exactly one JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -34,7 +45,9 @@
 #include "veil/model/lora.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/trainer.h"
+#include "veil/transport/connect.h"
 #include "veil/transport/in_process.h"
+#include "veil/transport/serve.h"
 #include "veil/transport/service.h"
 
 namespace {
@@ -44,13 +57,55 @@ using Clock = std::chrono::steady_clock;
 namespace plain = veil::designs::plain;
 namespace model = veil::model;
 namespace transport = veil::transport;
+namespace fs = std::filesystem;
 
 struct Options {
-  std::vector<std::string> models = {"gpt2", "llama1b"};
-  int steps = 3, warmup = 1, layers = -1;
+  std::vector<std::string> models = {"gpt2", "stories260k"};
+  std::vector<std::string> wires = {"in-process", "grpc", "grpc-mtls"};
+  std::vector<int> worker_counts = {1, 2};
+  int steps = 3, warmup = 1, layers = -1, in_flight = 2, micro = 2;
   std::int64_t seq = 128;
   int blas = 0, omp = 1;
 };
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  for (;;) {
+    const auto comma = s.find(',', pos);
+    out.push_back(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) return out;
+    pos = comma + 1;
+  }
+}
+
+// A CA and one certificate (subjectAltName localhost and 127.0.0.1, for server and client use)
+// that both sides present, made with the openssl command in a temporary directory.
+struct Certs {
+  fs::path dir, ca, cert, key;
+  ~Certs() {
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
+  }
+};
+std::unique_ptr<Certs> make_certs() {
+  auto c = std::make_unique<Certs>();
+  c->dir = fs::temp_directory_path() / ("veil_bench_remote_" + std::to_string(::getpid()));
+  fs::create_directories(c->dir);
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string cmd =
+      "cd '" + c->dir.string() + "' && openssl req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=veil-bench-ca" +
+      " && openssl req" + ec + " -keyout party.key -out party.csr -subj /CN=localhost" +
+      " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext.cnf" +
+      " && openssl x509 -req -in party.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out party.pem" +
+      " >openssl.log 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("the openssl command could not make test certificates (see " + c->dir.string() + "/openssl.log)");
+  c->ca = c->dir / "ca.pem";
+  c->cert = c->dir / "party.pem";
+  c->key = c->dir / "party.key";
+  return c;
+}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -60,9 +115,19 @@ double median(std::vector<double> v) {
 }
 double round3(double v) { return std::round(v * 1000) / 1000; }
 
+fs::path stories_dir() {
+  const char* d = std::getenv("VEIL_SHARED_DIR");
+  const fs::path dir = fs::path(d ? d : "../shared") / "assets/models/stories260K-hf";
+  if (!fs::exists(dir / "config.json"))
+    throw std::invalid_argument("--model stories260k: no model at " + dir.string() + " (set VEIL_SHARED_DIR)");
+  return dir;
+}
+
 model::ModelConfig make_config(const std::string& name, int layers) {
   model::ModelConfig c;
-  if (name == "gpt2") {
+  if (name == "stories260k") {
+    c = model::read_model(stories_dir()).config;
+  } else if (name == "gpt2") {
     c.family = model::Family::kGpt2;
     c.vocab_size = 50257;
     c.hidden_size = 768;
@@ -88,118 +153,176 @@ model::ModelConfig make_config(const std::string& name, int layers) {
     c.hidden_act = "silu";
     c.tie_word_embeddings = true;
   } else {
-    throw std::invalid_argument("--model must be gpt2, llama1b or both (got '" + name + "')");
+    throw std::invalid_argument("--model takes gpt2, llama1b, stories260k (got '" + name + "')");
   }
   if (layers > 0) c.num_layers = std::min<std::int64_t>(layers, c.num_layers);
   c.validate();
   return c;
 }
 
-struct Measured {
-  double step_ms = 0;
-  double bytes_per_token = 0;  // sent + received by the data owner, per training token
+// Workers over `shards` contiguous layer ranges, each a Service with the plain handlers, reached
+// over `wire`; gRPC servers listen on 127.0.0.1 with a free port and live as long as the pool.
+struct Deployment {
+  std::vector<std::unique_ptr<transport::Server>> servers;  // before the pool: destroyed after it
+  transport::WorkerPool pool;
 };
-
-// Median step time of `trainer` over `micro`, with the gradient half from `grads`.
-template <class Grads>
-double time_steps(veil::train::Trainer& trainer, const Options& o, const std::string& label, Grads grads) {
-  std::vector<double> times;
-  for (int i = 0; i < o.warmup + o.steps; ++i) {
-    auto t0 = Clock::now();
-    auto st = trainer.step_with(grads);
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    std::printf("  %-22s %s %d: %8.1f ms  loss %.4f\n", label.c_str(), i < o.warmup ? "warmup" : "step  ", i, ms,
-                st.loss);
-    std::fflush(stdout);
-    if (i >= o.warmup) times.push_back(ms);
-  }
-  return median(times);
-}
-
-// Workers over `shards` contiguous layer ranges, each a Service with the plain handlers.
-transport::WorkerPool workers(const model::ModelConfig& cfg, const model::LinearWeights& linear, int shards) {
+std::unique_ptr<Deployment> deploy(const model::ModelConfig& cfg, const model::LinearWeights& linear, int shards,
+                                   const std::string& wire, const Certs* certs) {
+  auto d = std::make_unique<Deployment>();
   std::vector<transport::WorkerPool::Worker> ws;
   const int n = static_cast<int>(cfg.num_layers);
   for (int i = 0; i < shards; ++i) {
     const int first = n * i / shards, last = n * (i + 1) / shards;
     auto svc = std::make_shared<transport::Service>("worker-" + std::to_string(i));
     plain::install_handlers(*svc, std::make_shared<const plain::LayerWeights>(cfg, linear, first, last));
-    ws.push_back({transport::connect_in_process(svc), first, last});
+    if (wire == "in-process") {
+      ws.push_back({transport::connect_in_process(svc), first, last});
+      continue;
+    }
+    transport::TlsConfig tls;
+    if (wire == "grpc") {
+      tls.insecure = true;
+    } else {
+      tls = {certs->cert, certs->key, certs->ca, false};
+    }
+    transport::ServeOptions so;
+    so.address = "127.0.0.1:0";
+    so.tls = tls;
+    d->servers.push_back(transport::Server::start(svc, so));
+    transport::ConnectOptions co;
+    co.tls = tls;
+    ws.push_back({transport::connect(d->servers.back()->address(), co), first, last});
   }
-  return transport::WorkerPool(std::move(ws));
+  d->pool = transport::WorkerPool(std::move(ws));
+  return d;
 }
 
-json bench_model(const std::string& name, const Options& o) {
-  auto cfg = make_config(name, o.layers > 0 ? o.layers : (name == "gpt2" ? 12 : 2));
+json bench_model(const std::string& name, const Options& o, const Certs* certs) {
+  auto cfg = make_config(name, o.layers > 0 ? o.layers : (name == "llama1b" ? 2 : 0));
   const auto full = make_config(name, 0).num_layers;
-  auto w = model::family_traits(cfg.family).import_weights(cfg, model::random_hf_weights(cfg, 1));
+  model::ImportedWeights w;
+  if (name == "stories260k") {
+    w = model::read_model(stories_dir()).weights;
+  } else {
+    w = model::family_traits(cfg.family).import_weights(cfg, model::random_hf_weights(cfg, 1));
+  }
   const int n = static_cast<int>(cfg.num_layers);
-  std::printf("%s: %d/%lld layers, batch 1 x seq %lld, %s\n", name.c_str(), n, static_cast<long long>(full),
-              static_cast<long long>(o.seq), veil::runtime::describe_threads().c_str());
+  std::printf("%s: %d/%lld layers, hidden %lld, %d micro-batches of 1 x seq %lld per step, in flight %d, %s\n",
+              name.c_str(), n, static_cast<long long>(full), static_cast<long long>(cfg.hidden_size), o.micro,
+              static_cast<long long>(o.seq), o.in_flight, veil::runtime::describe_threads().c_str());
 
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
-  auto make_batch = [&] {
+  std::vector<veil::train::MicroBatch> micro;
+  for (int i = 0; i < o.micro; ++i) {
     at::Tensor ids = at::randint(cfg.vocab_size, {1, o.seq}, gen, at::kLong);
     at::Tensor labels = at::full({1, o.seq}, -100, at::kLong);
     labels.narrow(1, 0, o.seq - 1).copy_(ids.narrow(1, 1, o.seq - 1));
-    return veil::train::MicroBatch{ids, labels};
-  };
-  std::vector<veil::train::MicroBatch> one{make_batch()}, two{one[0], make_batch()};
+    micro.push_back({ids, labels});
+  }
+  const double tokens = static_cast<double>(o.micro * o.seq * (o.warmup + o.steps));
   veil::train::OptimConfig oc;
   oc.lr = 1e-4;
   oc.total_steps = o.warmup + o.steps;
 
-  auto run = [&](std::shared_ptr<model::LinearExecutor> exec, const std::string& label,
-                 std::span<const veil::train::MicroBatch> micro, int in_flight) {
-    auto m = model::build_model(cfg, w.params, exec);
-    auto lora = std::make_shared<model::LoraAdapters>(cfg, model::LoraConfig{}, 2);
-    m->set_lora(lora);
-    veil::train::Trainer trainer(*m, lora->parameters(), oc);
-    return time_steps(trainer, o, label, [&] { return plain::micro_batch_gradients(*m, lora->parameters(), micro, in_flight); });
+  // Every configuration is built first, then the steps go round-robin (one step of each in turn),
+  // so that the load of a shared machine weighs on all of them alike.
+  struct Config {
+    std::string wire;
+    int shards = 0;
+    std::unique_ptr<Deployment> deployment;
+    std::shared_ptr<plain::RemoteExecutor> remote;
+    std::unique_ptr<model::CausalLM> model;
+    std::shared_ptr<model::LoraAdapters> lora;
+    std::unique_ptr<veil::train::Trainer> trainer;
+    std::vector<double> times;
   };
-  const auto head = w.linear.at({n, model::Proj::kLmHead});
-  auto remote = [&](int shards, const std::string& label, std::span<const veil::train::MicroBatch> micro,
-                    int in_flight) {
-    auto exec = std::make_shared<plain::RemoteExecutor>(workers(cfg, w.linear, shards), n, head);
-    Measured r;
-    r.step_ms = run(exec, label, micro, in_flight);
-    const auto t = exec->total_traffic();
-    std::int64_t tokens = 0;
-    for (const auto& mb : micro) tokens += mb.input_ids.numel();
-    r.bytes_per_token = static_cast<double>(t.bytes_sent + t.bytes_received) /
-                        static_cast<double>(tokens * (o.warmup + o.steps));
-    return r;
+  std::vector<Config> configs;
+  auto add = [&](const std::string& wire, int shards) {
+    Config c;
+    c.wire = wire;
+    c.shards = shards;
+    std::shared_ptr<model::LinearExecutor> exec;
+    if (shards == 0) {
+      exec = std::make_shared<model::PlainExecutor>(w.linear);
+    } else {
+      c.deployment = deploy(cfg, w.linear, shards, wire, certs);
+      c.remote = std::make_shared<plain::RemoteExecutor>(c.deployment->pool, n, w.linear.at({n, model::Proj::kLmHead}));
+      exec = c.remote;
+    }
+    c.model = model::build_model(cfg, w.params, exec);
+    c.lora = std::make_shared<model::LoraAdapters>(cfg, model::LoraConfig{}, 2);
+    c.model->set_lora(c.lora);
+    c.trainer = std::make_unique<veil::train::Trainer>(*c.model, c.lora->parameters(), oc);
+    configs.push_back(std::move(c));
   };
+  add("local", 0);
+  for (const auto& wire : o.wires)
+    for (int shards : o.worker_counts)
+      if (shards <= n) add(wire, shards);
+  for (int i = 0; i < o.warmup + o.steps; ++i) {
+    for (auto& c : configs) {
+      const int in_flight = c.shards == 0 ? 1 : o.in_flight;
+      auto t0 = Clock::now();
+      auto st = c.trainer->step_with(
+          [&] { return plain::micro_batch_gradients(*c.model, c.lora->parameters(), micro, in_flight); });
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      std::printf("  %-12s %d worker(s) %s %d: %9.2f ms  loss %.4f\n", c.wire.c_str(), c.shards,
+                  i < o.warmup ? "warmup" : "step  ", i, ms, st.loss);
+      std::fflush(stdout);
+      if (i >= o.warmup) c.times.push_back(ms);
+    }
+  }
 
-  const double local_ms = run(std::make_shared<model::PlainExecutor>(w.linear), "local", one, 1);
-  const auto rem = remote(1, "remote (1 worker)", one, 1);
-  const auto seq2 = remote(2, "remote x2, sequential", two, 1);
-  const auto pip2 = remote(2, "remote x2, pipelined", two, 2);
-  std::printf("%s: local %.1f ms, remote %.1f ms (x%.2f), %.0f bytes/token; 2 workers, 2 micro-batches: "
-              "sequential %.1f ms, pipelined %.1f ms (x%.2f)\n\n",
-              name.c_str(), local_ms, rem.step_ms, rem.step_ms / local_ms, rem.bytes_per_token, seq2.step_ms,
-              pip2.step_ms, pip2.step_ms / seq2.step_ms);
-  return {{"layers", n},
-          {"full_layers", full},
-          {"seq", o.seq},
-          {"local_step_ms", round3(local_ms)},
-          {"remote_step_ms", round3(rem.step_ms)},
-          {"remote_over_local", round3(rem.step_ms / local_ms)},
-          {"bytes_per_token", std::round(rem.bytes_per_token)},
-          {"bytes_per_token_per_layer", std::round(rem.bytes_per_token / n)},
-          {"two_workers_sequential_ms", round3(seq2.step_ms)},
-          {"two_workers_pipelined_ms", round3(pip2.step_ms)},
-          {"pipelined_over_sequential", round3(pip2.step_ms / seq2.step_ms)}};
+  const double local_ms = median(configs[0].times);
+  json rows = json::array();
+  rows.push_back({{"wire", "local"}, {"workers", 0}, {"step_ms", round3(local_ms)}, {"over_local", 1.0}});
+  std::vector<std::string> lines;
+  for (std::size_t k = 1; k < configs.size(); ++k) {
+    const auto& c = configs[k];
+    const double ms = median(c.times);
+    const auto total = c.remote->total_traffic();
+    json per_worker = json::array();
+    std::string per_worker_text;
+    for (const auto& t : c.remote->traffic()) {
+      const double bpt = std::round(static_cast<double>(t.traffic.bytes_sent + t.traffic.bytes_received) / tokens);
+      per_worker.push_back(bpt);
+      per_worker_text += (per_worker_text.empty() ? "" : " + ") + std::to_string(static_cast<long long>(bpt));
+    }
+    const double owner = std::round(static_cast<double>(total.bytes_sent + total.bytes_received) / tokens);
+    rows.push_back({{"wire", c.wire},
+                    {"workers", c.shards},
+                    {"step_ms", round3(ms)},
+                    {"over_local", round3(ms / local_ms)},
+                    {"data_owner_bytes_per_token", owner},
+                    {"worker_bytes_per_token", per_worker},
+                    {"calls_per_step", static_cast<double>(total.calls) / (o.warmup + o.steps)}});
+    char line[256];
+    std::snprintf(line, sizeof line, "| %-10s | %d | %9.2f | x%6.2f | %10.0f | %s |", c.wire.c_str(), c.shards, ms,
+                  ms / local_ms, owner, per_worker_text.c_str());
+    lines.push_back(line);
+  }
+  std::printf("\n%s (median of %d steps, taken round-robin; bytes per token = sent + received, encoded, per party)\n", name.c_str(),
+              o.steps);
+  std::printf("| wire       | workers | step ms | vs local | data owner B/token | each worker B/token |\n");
+  std::printf("| local      | 0 | %9.2f | x%6.2f | %10s | %s |\n", local_ms, 1.0, "-", "-");
+  for (const auto& l : lines) std::printf("%s\n", l.c_str());
+  std::printf("\n");
+  return {{"layers", n}, {"full_layers", full}, {"hidden", cfg.hidden_size}, {"seq", o.seq},
+          {"micro_batches", o.micro}, {"in_flight", o.in_flight}, {"local_step_ms", round3(local_ms)}, {"rows", rows}};
 }
 
 void usage() {
   std::puts(
-      "bench_remote: per-step overhead of the plain design's remote executor against in-process\n"
-      "  --model gpt2|llama1b|both   (default both)\n"
-      "  --layers N                  layers (default gpt2 12 = full, llama1b 2 of 16)\n"
-      "  --steps N                   timed steps (default 3, after 1 warm-up)\n"
-      "  --seq N                     tokens per micro-batch (default 128)\n"
-      "  --threads BLAS/OMP          thread pools (default cores/1)");
+      "bench_remote: per-step cost of the plain design's remote executor over each wire, against local\n"
+      "  --model LIST        gpt2, llama1b, stories260k, comma-separated (default gpt2,stories260k)\n"
+      "  --wire LIST         in-process, grpc, grpc-mtls (default all)\n"
+      "  --workers LIST      worker counts (default 1,2)\n"
+      "  --layers N          layers (default: all; llama1b 2 of 16)\n"
+      "  --steps N           timed steps (default 3, after 1 warm-up)\n"
+      "  --seq N             tokens per micro-batch (default 128)\n"
+      "  --micro N           micro-batches per step (default 2)\n"
+      "  --in-flight N       micro-batches in flight on remote runs (default 2)\n"
+      "  --threads BLAS/OMP  thread pools (default cores/1)");
 }
 
 }  // namespace
@@ -214,8 +337,20 @@ int main(int argc, char** argv) {
         return argv[++i];
       };
       if (a == "--model") {
-        auto m = value();
-        o.models = m == "both" ? std::vector<std::string>{"gpt2", "llama1b"} : std::vector<std::string>{m};
+        o.models = split_list(value());
+        if (o.models == std::vector<std::string>{"both"}) o.models = {"gpt2", "llama1b"};
+      } else if (a == "--wire") {
+        o.wires = split_list(value());
+        for (const auto& wv : o.wires)
+          if (wv != "in-process" && wv != "grpc" && wv != "grpc-mtls")
+            throw std::invalid_argument("--wire takes in-process, grpc, grpc-mtls (got '" + wv + "')");
+      } else if (a == "--workers") {
+        o.worker_counts.clear();
+        for (const auto& c : split_list(value())) o.worker_counts.push_back(std::max(1, std::stoi(c)));
+      } else if (a == "--micro") {
+        o.micro = std::max(1, std::stoi(value()));
+      } else if (a == "--in-flight") {
+        o.in_flight = std::max(1, std::stoi(value()));
       } else if (a == "--layers") {
         o.layers = std::stoi(value());
       } else if (a == "--steps") {
@@ -236,8 +371,10 @@ int main(int argc, char** argv) {
       }
     }
     veil::runtime::configure_threads({o.blas, o.omp});
-    json out = {{"bench", "transport"}, {"transport", "in-process"}, {"threads", veil::runtime::describe_threads()}};
-    for (const auto& m : o.models) out[m] = bench_model(m, o);
+    std::unique_ptr<Certs> certs;
+    if (std::find(o.wires.begin(), o.wires.end(), "grpc-mtls") != o.wires.end()) certs = make_certs();
+    json out = {{"bench", "transport"}, {"wires", o.wires}, {"threads", veil::runtime::describe_threads()}};
+    for (const auto& m : o.models) out[m] = bench_model(m, o, certs.get());
     std::cout << out.dump() << std::endl;
     return 0;
   } catch (const std::exception& e) {
