@@ -15,6 +15,8 @@
 #include "veil/eval/attacks/gradient_matching.h"
 #include "veil/eval/attacks/he_security.h"
 #include "veil/eval/attacks/inversion.h"
+#include "veil/eval/attacks/obfuscation.h"
+#include "attack_round.h"
 #include "veil/eval/observation.h"
 #include "veil/eval/report.h"
 #include "veil/eval/scores.h"
@@ -22,6 +24,7 @@
 #include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/loader.h"
+#include "veil/model/projection.h"
 #include "veil/runtime/threads.h"
 #include "veil/tokenizer/tokenizer.h"
 #include "veil/train/design.h"
@@ -76,7 +79,8 @@ fs::path search_near(const fs::path& data, const std::vector<std::string>& names
 struct Shared {
   model::LoadedModel pub;
   std::unique_ptr<tokenizer::Tokenizer> tok;
-  at::Tensor private_ids;  // [N, T]
+  at::Tensor private_rows;  // [N, T+1]: the attacked batch (inputs and their next tokens)
+  at::Tensor private_ids;   // [N, T]: its inputs, what the attacks must recover
   std::vector<std::string> truths;
   std::vector<SecretRecord> secrets;
   at::Tensor public_ids;   // [M, T] or undefined
@@ -234,6 +238,84 @@ double linear_params(const model::LoadedModel& m, int first, int last) {
   return n;
 }
 
+// The fine-tuning configuration of a cell (its attack round reuses it).
+train::FinetuneConfig cell_config(const EvaluateConfig& cfg, const std::string& design, double val_fraction) {
+  train::FinetuneConfig fc;
+  fc.model = cfg.model;
+  fc.data = cfg.data;
+  fc.out = cfg.out / "cells" / design;
+  fc.design = design;
+  for (const auto& e : cfg.enhancements) {
+    auto colon = e.find(':'), eq = e.find('=', colon);
+    if (e.substr(0, colon) == design) fc.design_options[e.substr(colon + 1, eq - colon - 1)] = e.substr(eq + 1);
+  }
+  fc.max_steps = cfg.steps;
+  fc.batch_size = cfg.batch_size;
+  fc.seq_len = cfg.seq_len;
+  fc.max_examples = cfg.max_examples;
+  fc.eval_every = std::max<std::int64_t>(1, cfg.steps / 4);
+  fc.val_fraction = val_fraction;
+  fc.seed = cfg.seed;
+  fc.progress = false;
+  return fc;
+}
+
+// Attack 5 on an obfuscatune worker's audit: the raw keyed inputs x·R inverted as if plaintext,
+// then the two-sided key of layer 0's q/k/v recovered from the obfuscated weights against the
+// public model's and the inputs un-keyed and inverted.
+json attack_obfuscation(Shared& sh, const Observation& obs) {
+  json out = json::object();
+  const KeyedInput* in = nullptr;
+  for (const auto& k : obs.keyed_inputs)
+    if (k.layer == 0 && !k.projections.empty() && k.projections.front() == static_cast<int>(model::Proj::kQ)) in = &k;
+  if (!in) return out;
+  auto& m = *sh.pub.model;
+  const auto B = sh.private_ids.size(0), T = sh.private_ids.size(1);
+  if (in->x.size(0) != B * T) {
+    out["error"] = "the first keyed input holds " + std::to_string(in->x.size(0)) + " rows, the attacked batch " +
+                   std::to_string(B * T);
+    return out;
+  }
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto ids = invert_attention_inputs(m, in->x).reshape({B, T});
+    out["nn_keyed_inputs"] = score(sh, ids, seconds_since(t0));
+    out["nn_keyed_inputs"]["what"] = "x·R taken for plaintext normed inputs of block 0 (nearest neighbour)";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<at::Tensor> pub, obf;
+  std::vector<std::string> names;
+  for (int p : in->projections) {
+    const auto proj = static_cast<model::Proj>(p);
+    auto key = "0." + std::string(model::proj_module_name(proj));
+    auto w = sh.pub.executor->weights().find({0, proj});
+    if (!obs.weights.count(key) || w == sh.pub.executor->weights().end()) continue;
+    pub.push_back(w->second);
+    obf.push_back(obs.weights.at(key));
+    names.push_back(key);
+  }
+  if (pub.size() < 2) {
+    out["key_recovery"] = {{"skipped", "fewer than two obfuscated weights share layer 0's input key"}};
+    return out;
+  }
+  json j;
+  j["one_sided_gram_distance"] = gram_distance(pub.front(), obf.front());
+  auto rec = recover_two_sided_key(pub, obf);
+  // The weights fix R̂ only up to a global sign ((−A)·W·(−R) = A·W·R): the sign whose un-keyed rows
+  // lie nearer the public normed embeddings is kept.
+  auto x = in->x.matmul(rec.input_key.t());
+  auto ids = invert_attention_inputs(m, x, /*pick_sign=*/true).reshape({B, T});
+  j = score(sh, ids, seconds_since(t0));
+  j["one_sided_gram_distance"] = gram_distance(pub.front(), obf.front());
+  j["spectrum_distance"] = rec.spectrum_distance;
+  j["weights_relative_error"] = rec.relative_error;
+  j["projections"] = names;
+  j["what"] = "two-sided key of layer 0's q/k/v from the Gram matrices' eigenvectors against the public weights, "
+              "then x = x*·R̂ᵀ inverted";
+  out["key_recovery"] = j;
+  return out;
+}
+
 double number_or_nan(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
 }
@@ -248,16 +330,17 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
   fs::create_directories(cfg.out);
   const auto t_start = std::chrono::steady_clock::now();
 
-  Shared sh{model::load_model(cfg.model), nullptr, {}, {}, {}, {}, {}, json::array()};
+  Shared sh{model::load_model(cfg.model), nullptr, {}, {}, {}, {}, {}, {}, json::array()};
   const int L = sh.pub.model->config().num_layers;
   VEIL_CHECK_ARG(cfg.cut_layer < L, "--cut-layer ", cfg.cut_layer, " must be below the model's ", L, " layers");
   sh.tok = tokenizer::load_tokenizer(fs::is_directory(cfg.model) ? cfg.model : cfg.model.parent_path());
   {
     data::DatasetOptions dopt;
     dopt.max_examples = static_cast<std::size_t>(std::max<std::int64_t>(cfg.attack_records * 8, 64));
-    sh.private_ids = rows_of(data::load_dataset(cfg.data, *sh.tok, dopt), cfg.attack_records, cfg.attack_tokens);
-    VEIL_CHECK_ARG(sh.private_ids.defined(), cfg.data.string(), ": no example has --attack-tokens (", cfg.attack_tokens,
-                   ") tokens");
+    sh.private_rows = rows_of(data::load_dataset(cfg.data, *sh.tok, dopt), cfg.attack_records, cfg.attack_tokens + 1);
+    VEIL_CHECK_ARG(sh.private_rows.defined(), cfg.data.string(), ": no example has --attack-tokens + 1 (",
+                   cfg.attack_tokens + 1, ") tokens");
+    sh.private_ids = sh.private_rows.slice(1, 0, cfg.attack_tokens).contiguous();
     for (std::int64_t b = 0; b < sh.private_ids.size(0); ++b) sh.truths.push_back(decode_row(*sh.tok, sh.private_ids[b]));
   }
   if (cfg.secrets.empty()) cfg.secrets = search_near(cfg.data, {"secrets.jsonl"});
@@ -308,24 +391,7 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
       // Fine-tune (once per training design).
       if (!trained.count(train_design)) {
         announce(k, name, "fine-tuning (" + std::to_string(cfg.steps) + " steps)");
-        train::FinetuneConfig fc;
-        fc.model = cfg.model;
-        fc.data = cfg.data;
-        fc.out = cfg.out / "cells" / train_design;
-        fc.design = train_design;
-        for (const auto& e : cfg.enhancements) {
-          auto colon = e.find(':'), eq = e.find('=', colon);
-          if (e.substr(0, colon) == train_design)
-            fc.design_options[e.substr(colon + 1, eq - colon - 1)] = e.substr(eq + 1);
-        }
-        fc.max_steps = cfg.steps;
-        fc.batch_size = cfg.batch_size;
-        fc.seq_len = cfg.seq_len;
-        fc.max_examples = cfg.max_examples;
-        fc.eval_every = std::max<std::int64_t>(1, cfg.steps / 4);
-        fc.val_fraction = val_fraction;
-        fc.seed = cfg.seed;
-        fc.progress = false;
+        auto fc = cell_config(cfg, train_design, val_fraction);
         trained[train_design] = {train::run_finetune(fc), fc.out};
       }
       const auto& [res, dir] = trained.at(train_design);
@@ -343,46 +409,93 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
                          {"final_train_loss", res.final_loss}};
 
       // What the untrusted party saw, and the attacks on it.
-      announce(k, name, "attacks");
       json privacy = json::object();
       std::optional<Observation> obs;
-      auto attacked_model = model::load_model(cfg.model);
-      attacked_model.model->set_lora(lora::load_peft_adapter(dir, attacked_model.model->config()));
-      auto labels = at::cat({sh.private_ids.slice(1, 1), at::full({sh.private_ids.size(0), 1}, -100, at::kLong)}, 1);
-      if (name == "plain") {
-        obs = simulate_split_view(*attacked_model.model, sh.private_ids, labels, 0, name);
-        privacy["view"] = "simulated: plain on a remote worker receives the inputs of block 0 in the clear "
-                          "(no untrusted party when plain runs locally)";
-      } else if (name == kUnprotectedSplit) {
-        obs = simulate_split_view(*attacked_model.model, sh.private_ids, labels, cfg.cut_layer, name);
-        privacy["view"] = "simulated: a split-learning server receives the hidden states at the input of block " +
-                          std::to_string(cfg.cut_layer) + " and computes their loss gradient";
+      json report_now = report;
+      auto labels = sh.private_rows.slice(1, 1).contiguous();
+      if (name == "plain" || name == kUnprotectedSplit) {
+        // No untrusted party exists in these runs: the view is simulated (and labelled so).
+        announce(k, name, "attacks (simulated view)");
+        auto attacked_model = model::load_model(cfg.model);
+        attacked_model.model->set_lora(lora::load_peft_adapter(dir, attacked_model.model->config()));
+        const int cut = name == "plain" ? 0 : cfg.cut_layer;
+        obs = simulate_split_view(*attacked_model.model, sh.private_ids, labels, cut, name);
+        privacy["view"] = name == "plain"
+                              ? "simulated: plain on a remote worker receives the inputs of block 0 in the clear "
+                                "(no untrusted party when plain runs locally)"
+                              : "simulated: a split-learning server receives the hidden states at the input of block " +
+                                    std::to_string(cfg.cut_layer) + " and computes their loss gradient";
       } else {
-        privacy["view"] = "not attacked: this run kept no audit record of its untrusted party";
+        announce(k, name, "attack round (one real step on the attacked records, audit tap)");
+        auto round = detail::run_attack_round(cell_config(cfg, train_design, val_fraction), sh.private_rows,
+                                              dir / "attack-round" / "audit", dir, sh.pub.model->config().hidden_size);
+        obs = std::move(round.observation);
+        if (!round.design_report.empty()) report_now = round.design_report;
+        privacy["audit"] = {{"dir", fs::relative(dir / "attack-round" / "audit", cfg.out).string()},
+                            {"messages", round.messages},
+                            {"bytes_received", obs->bytes_received},
+                            {"bytes_sent", obs->bytes_sent},
+                            {"adapter", round.adapter_restored ? "the cell's trained adapter" : round.adapter_note},
+                            {"seconds", round.seconds}};
+        for (const auto& [key, v] : obs->notes) privacy["audit"][key] = v;
+        const std::string tap = "audit tap of " + (obs->party.empty() ? std::string("the untrusted party") : obs->party);
+        announce(k, name, "attacks (" + tap + ")");
+        if (!obs->activations.empty()) {
+          const auto& v = obs->activations.front();
+          privacy["view"] = tap + ": hidden states at the input of block " + std::to_string(v.layer) +
+                            " as received (after the data owner's enhancements)" +
+                            (v.gradient.defined() ? ", and the gradient at the input of block " +
+                                                        std::to_string(v.grad_layer())
+                                                  : std::string(", no gradient"));
+        } else if (!obs->keyed_inputs.empty()) {
+          privacy["view"] = tap + ": obfuscated weights of every block projection and keyed inputs x·R (" +
+                            std::to_string(obs->keyed_inputs.size()) + " kinds)";
+          privacy["attacks"] = attack_obfuscation(sh, *obs);
+        } else if (!obs->opaque_blobs.empty()) {
+          privacy["view"] = tap + ": " + std::to_string(obs->opaque_blobs.size()) +
+                            " opaque blobs (ciphertexts, keys, parameters) and no plaintext tensor";
+        } else {
+          privacy["view"] = tap + ": nothing received during tuning (" + std::to_string(round.messages) +
+                            " messages)" +
+                            (name == "offsite" ? std::string("; the model owner receives only the adapters afterwards")
+                                               : std::string());
+        }
       }
-      if (report.contains("he_parameters")) {
-        // HE: no attack on ciphertexts; the security level of the parameters the workers saw.
-        const auto& hp = report["he_parameters"];
+      std::optional<HeSecurity> sec;
+      if (obs) sec = he_security_from_blobs(obs->opaque_blobs);
+      if (!sec && report_now.contains("he_parameters")) {
+        const auto& hp = report_now["he_parameters"];
         he::Parameters p;
         p.poly_degree = hp.value("poly_degree", 0u);
         p.log_q = hp.value("log_q", 0u);
-        privacy["he_security"] = he_security(p).to_json();
-        privacy["view"] = "ciphertexts only (RLWE): no attack is run on them; see he_security";
+        sec = he_security(p);
+      }
+      if (sec) {
+        // HE: no attack on ciphertexts; the security level of the parameters the workers saw.
+        privacy["he_security"] = sec->to_json();
+        privacy["ciphertext_only"] = !obs || !obs->has_plaintext();
+        if (obs && !obs->has_plaintext()) privacy["view"] = privacy["view"].get<std::string>() + " — ciphertexts only (RLWE): no attack is run on them; see he_security";
       }
       if (obs) {
         privacy["simulated"] = obs->simulated;
         privacy["party"] = obs->party;
-        privacy["layer"] = obs->activations.empty() ? -1 : obs->activations.front().layer;
-        privacy["attacks"] = run_attacks(sh, cfg, *obs);
+        if (!obs->activations.empty()) {
+          privacy["layer"] = obs->activations.front().layer;
+          privacy["attacks"] = run_attacks(sh, cfg, *obs);
+        }
         double best = 0, best_secret = 0, best_rouge = 0;
-        for (const auto& [a, r] : privacy["attacks"].items()) {
+        const json attacks = privacy.value("attacks", json::object());
+        for (const auto& [a, r] : attacks.items()) {
+          if (!r.is_object()) continue;
           best = std::max(best, r.value("token_accuracy", 0.0));
           best_secret = std::max(best_secret, r.value("secret_fraction", 0.0));
           best_rouge = std::max(best_rouge, r.value("rouge_l_f1", 0.0));
         }
-        privacy["best_token_accuracy"] = best;
-        privacy["best_rouge_l_f1"] = best_rouge;
-        privacy["best_secret_fraction"] = best_secret;
+        if (privacy.contains("attacks") && !privacy["attacks"].empty()) {
+          privacy["best_token_accuracy"] = best;
+          privacy["best_rouge_l_f1"] = best_rouge;
+          privacy["best_secret_fraction"] = best_secret;
+        }
       }
       cell["privacy"] = privacy;
 
