@@ -5,6 +5,10 @@
 //   bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]
 //   bench_he_lora --curves OUT.svg [--steps S]   loss curves at 4, 6, 8, 12, 16 bits and plain
 //   bench_he_lora --greedy                       where encrypted greedy decoding departs from plain
+//   bench_he_lora --pipeline [--reps N] [--tokens T] [--skip-1b]   2 in-process workers, a step of
+//                                                several micro-batches, pipeline=on vs off
+//   bench_he_lora --gpt2                         bytes per decoded token, GPT-2-small shape (random
+//                                                weights, embedding and LM head on the worker)
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -16,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 
 #include "veil/designs/he_lora/session.h"
@@ -48,7 +53,7 @@ train::MicroBatch random_batch(std::int64_t rows, std::int64_t len, std::int64_t
 }
 
 // Median seconds of a training step of `session` (one warm-up step first: plans and masks).
-double step_seconds(train::DesignSession& s, const train::MicroBatch& mb, int reps) {
+double step_seconds(train::DesignSession& s, std::span<const train::MicroBatch> micro, int reps) {
   train::OptimConfig oc;
   oc.total_steps = reps + 1;
   train::Trainer trainer(s.model(), s.trainable(), oc);
@@ -56,10 +61,26 @@ double step_seconds(train::DesignSession& s, const train::MicroBatch& mb, int re
   std::vector<double> t;
   for (int i = 0; i <= reps; ++i) {
     const double t0 = now();
-    (void)s.step(trainer, {&mb, 1});
+    (void)s.step(trainer, micro);
     if (i > 0) t.push_back(now() - t0);
   }
   return median(t);
+}
+
+model::ModelConfig gpt2_small() {
+  model::ModelConfig c;
+  c.family = model::Family::kGpt2;
+  c.hidden_size = 768;
+  c.intermediate_size = 3072;
+  c.num_layers = 12;
+  c.num_heads = 12;
+  c.num_kv_heads = 12;
+  c.head_dim = 64;
+  c.vocab_size = 50257;
+  c.max_position_embeddings = 1024;
+  c.tie_word_embeddings = true;
+  c.hidden_act = "gelu_new";
+  return c;
 }
 
 model::ModelConfig llama_1b(int layers) {
@@ -113,10 +134,10 @@ nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const tr
     p.m = model::build_model(files->config, files->weights.params, exec);
     p.l = std::make_shared<model::LoraAdapters>(files->config, fc.lora, fc.seed);
     p.m->set_lora(p.l);
-    plain_s = step_seconds(p, mb, reps);
+    plain_s = step_seconds(p, {&mb, 1}, reps);
   }
   designs::he_lora::HeLoraSession he(fc, files);
-  const double he_s = step_seconds(he, mb, reps);
+  const double he_s = step_seconds(he, {&mb, 1}, reps);
   const double tokens = static_cast<double>(mb.input_ids.numel());
   auto rep = he.report();
   return {{"tokens_per_step", tokens},
@@ -128,6 +149,7 @@ nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const tr
           {"bytes_per_token", (rep["upload_bytes"].get<double>() + rep["result_bytes"].get<double>()) /
                                   rep["tokens"].get<double>()},
           {"owner_parameter_share", rep["owner_parameter_share"]},
+          {"owner_mask_bytes", rep["owner_mask_bytes"]},
           {"he_parameters", rep["he_parameters"]}};
 }
 
@@ -145,6 +167,27 @@ nlohmann::json decode_bytes(const std::shared_ptr<model::ModelFiles>& files, std
   const double up = static_cast<double>(after.bytes_sent - before.bytes_sent);
   const double down = static_cast<double>(after.bytes_received - before.bytes_received);
   return {{"up_bytes", up}, {"down_bytes", down}, {"total_bytes", up + down}};
+}
+
+// A step of `micro` with 2 in-process workers, pipelined and sequential (same session options
+// otherwise): median seconds each.
+nlohmann::json pipelining(const std::shared_ptr<model::ModelFiles>& files, std::span<const train::MicroBatch> micro,
+                          int reps, std::map<std::string, std::string> opts) {
+  nlohmann::json j;
+  for (const char* mode : {"off", "on"}) {
+    auto o = opts;
+    o["workers"] = "in-process:2";
+    o["pipeline"] = mode;
+    auto fc = session_config(o);
+    designs::he_lora::HeLoraSession he(fc, files);
+    j[std::string("pipeline_") + mode + "_step_s"] = step_seconds(he, micro, reps);
+  }
+  std::int64_t tokens = 0;
+  for (const auto& mb : micro) tokens += mb.input_ids.numel();
+  j["micro_batches"] = micro.size();
+  j["tokens_per_step"] = tokens;
+  j["speedup"] = j["pipeline_off_step_s"].get<double>() / j["pipeline_on_step_s"].get<double>();
+  return j;
 }
 
 // Fine-tunes stories260K on the clinic records with plain LoRA and he-lora at several bit widths;
@@ -223,7 +266,7 @@ int main(int argc, char** argv) {
   std::int64_t tokens_1b = 256;
   bool skip_1b = false;
   fs::path curves;
-  bool greedy = false;
+  bool greedy = false, pipeline = false, gpt2 = false;
   std::int64_t steps = 40;
   fs::path model_dir;
   if (const char* d = std::getenv("VEIL_SHARED_DIR")) model_dir = fs::path(d) / "assets/models/stories260K-hf";
@@ -234,13 +277,17 @@ int main(int argc, char** argv) {
     else if (a == "--tokens" && i + 1 < argc) tokens_1b = std::atoll(argv[++i]);
     else if (a == "--skip-1b") skip_1b = true;
     else if (a == "--greedy") greedy = true;
+    else if (a == "--pipeline") pipeline = true;
+    else if (a == "--gpt2") gpt2 = true;
     else if (a == "--curves" && i + 1 < argc) curves = argv[++i];
     else if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
     else if (a == "--model" && i + 1 < argc) model_dir = argv[++i];
     else {
       std::cerr << "usage: bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n"
                    "       bench_he_lora --curves OUT.svg [--steps S] [--model DIR]\n"
-                   "       bench_he_lora --greedy [--model DIR]\n";
+                   "       bench_he_lora --greedy [--model DIR]\n"
+                   "       bench_he_lora --pipeline [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n"
+                   "       bench_he_lora --gpt2\n";
       return 2;
     }
   }
@@ -262,7 +309,31 @@ int main(int argc, char** argv) {
       std::cout << out.dump() << std::endl;
       return 0;
     }
+    if (gpt2) {
+      // Embedding (encrypted one-hot) and LM head on the worker; one decode step after a warm-up.
+      out["gpt2_small_decode"] = decode_bytes(random_files(gpt2_small()), {});
+      out["peak_rss_bytes"] = runtime::peak_rss_bytes();
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
     auto small = std::make_shared<model::ModelFiles>(model::read_model(model_dir));
+    if (pipeline) {
+      // stories260K: 4 micro-batches of 4 x 64 tokens (the column layout of training).
+      std::vector<train::MicroBatch> micro;
+      for (int i = 0; i < 4; ++i) micro.push_back(random_batch(4, 64, small->config.vocab_size, 10 + i));
+      out["stories260K_pipeline"] = pipelining(small, micro, reps, {});
+      std::cout << "stories260K: " << out["stories260K_pipeline"].dump() << "\n" << std::flush;
+      if (!skip_1b) {
+        // Llama-1B shape, 2 layers (one per worker), 2 micro-batches of T/2 tokens.
+        std::vector<train::MicroBatch> m1b{random_batch(1, tokens_1b / 2, 128256, 20),
+                                           random_batch(1, tokens_1b / 2, 128256, 21)};
+        out["llama1b_2layers_pipeline"] =
+            pipelining(random_files(llama_1b(2)), m1b, 1, {{"lm_head", "local"}, {"embed", "local"}});
+      }
+      out["peak_rss_bytes"] = runtime::peak_rss_bytes();
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
     auto mb = random_batch(4, 64, small->config.vocab_size, 5);
     out["stories260K"] = compare(small, mb, reps, {});
     out["stories260K_decode"] = decode_bytes(small, {});

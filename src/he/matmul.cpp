@@ -62,6 +62,13 @@ uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob) {
   return id;
 }
 
+size_t HeMatmulClient::mask_bytes() const {
+  size_t total = 0;
+  for (const auto& [key, m] : masks_)
+    total += m.mask.size() * sizeof(uint64_t) + m.col_sums.size() * sizeof(int64_t) + m.scales.size() * sizeof(float);
+  return total;
+}
+
 const PlanMask& HeMatmulClient::mask(uint64_t plan_id, Layout layout) const {
   auto it = masks_.find({plan_id, layout});
   VEIL_CHECK_ARG(it != masks_.end(), "no plan info for plan ", plan_id, " in layout ", static_cast<int>(layout),

@@ -95,6 +95,9 @@ class HeMatmulClient {
   [[nodiscard]] std::vector<int64_t> decrypt_integer(std::span<const uint8_t> result, const Upload& pending,
                                                      uint64_t* plan_id = nullptr) const;
 
+  // Bytes the registered plan masks occupy (their N words per output column dominate: the data
+  // owner's memory cost of this scheme, docs/he.md §8).
+  [[nodiscard]] size_t mask_bytes() const;
   [[nodiscard]] const Context& context() const { return ctx_; }
 
  private:

@@ -54,6 +54,11 @@ HeTraffic HeLoraExecutor::traffic() const {
   return traffic_;
 }
 
+std::size_t HeLoraExecutor::mask_bytes() const {
+  std::shared_lock client(client_mu_);
+  return client_.mask_bytes();
+}
+
 const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vector<std::int32_t>& group, int direction,
                                                       he::Layout layout) {
   auto key = std::make_tuple(layer, group, direction, static_cast<int>(layout));

@@ -187,6 +187,7 @@ nlohmann::json HeLoraSession::report() const {
   j["upload_bytes"] = t.upload_bytes;
   j["result_bytes"] = t.result_bytes;
   j["plan_info_bytes"] = t.plan_info_bytes;
+  j["owner_mask_bytes"] = exec_->mask_bytes();
   j["upload_bytes_per_token"] = static_cast<double>(t.upload_bytes) / tokens;
   j["result_bytes_per_token"] = static_cast<double>(t.result_bytes) / tokens;
   return j;

@@ -45,6 +45,8 @@ class HeLoraExecutor final : public model::LinearExecutor {
 
   [[nodiscard]] const he::Parameters& parameters() const { return parms_; }
   [[nodiscard]] HeTraffic traffic() const;
+  // Bytes of the public plan masks the data owner holds (its main memory cost, docs §3.5).
+  [[nodiscard]] std::size_t mask_bytes() const;
   [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
 
  protected:
@@ -72,7 +74,7 @@ class HeLoraExecutor final : public model::LinearExecutor {
   // traffic_; client_mu_ is held shared by encryption and decryption, exclusively while a plan's
   // mask is added; fetch_mu_ makes each plan's he.plan_info happen once.
   mutable std::mutex mu_;
-  std::shared_mutex client_mu_;
+  mutable std::shared_mutex client_mu_;
   std::mutex fetch_mu_;
   HeTraffic traffic_;
 };
