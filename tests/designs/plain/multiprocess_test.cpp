@@ -87,8 +87,8 @@ constexpr const char* kWorkerName = "veil-worker.test";
 std::optional<Tls> make_certs(const fs::path& dir) {
   const auto d = dir.string();
   const std::string cmd =
-      "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=veil-test-ca"
-      " && openssl req -newkey rsa:2048 -nodes -keyout party.key -out party.csr -subj /CN=veil-worker.test"
+      "cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=veil-test-ca"
+      " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout party.key -out party.csr -subj /CN=veil-worker.test"
       " && printf 'subjectAltName=DNS:veil-worker.test\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext.cnf"
       " && openssl x509 -req -in party.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out party.pem -days 2 -extfile ext.cnf"
       " >/dev/null 2>&1";
