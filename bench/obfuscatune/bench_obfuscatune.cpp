@@ -4,12 +4,18 @@
 // transforms alone (x·R for a [tokens, d] activation) and a κ sweep of the logits' error.
 //
 //   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--seq T]
-//                     [--batch B] [--dense-full]
+//                     [--batch B] [--dense-full] [--variants plain,kronecker-full,...]
+//                     [--workers HOST:PORT [--tls-cert C --tls-key K --tls-ca CA | --insecure]]
 //   bench_obfuscatune --kappa-sweep MODEL_DIR     (error of the logits against plain, per matrix)
 //
 // The shapes keep their widths; layers and vocabulary are cut (defaults: 2 and 1 layers, vocab
 // 4096) so that a run fits a 2-core machine. Embeddings and LM head are identical work in both
 // designs, so cutting them makes the ratio larger, not smaller. Ends with one JSON line.
+//
+// --workers: the obfuscatune variant's projections run on `veil worker --design obfuscatune` at
+// that address (another process; mutual TLS unless --insecure), this process standing for the
+// enclave; plain stays in process. A worker holds one run's weights, so give --variants with
+// plain and one obfuscatune variant.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +33,7 @@
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/threads.h"
+#include "veil/train/finetune.h"
 #include "veil/train/trainer.h"
 
 namespace {
@@ -41,7 +48,21 @@ struct Options {
   std::int64_t vocab = 4096;
   bool dense_full = false;
   std::string sweep_model;  // --kappa-sweep DIR: error of the logits against plain, per matrix
+  std::vector<std::string> only;  // --variants: run these (plain always first)
+  veil::train::PartyOptions parties;  // --workers: a worker process instead of in-process ones
 };
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; pos <= s.size();) {
+    const auto comma = s.find(',', pos);
+    const auto item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -103,6 +124,18 @@ json run_model(const Options& o, const std::string& name) {
                                 {"hadamard-paper", {{"matrix", "hadamard"}, {"variant", "paper"}}},
                                 {"hadamard-full", {{"matrix", "hadamard"}}}};
   if (name == "gpt2" || o.dense_full) variants.push_back({"dense-full", {{"matrix", "orthogonal"}}});
+  if (!o.only.empty()) {
+    std::vector<Variant> kept{variants.front()};
+    for (const auto& want : o.only) {
+      if (want == "plain") continue;
+      auto it = std::find_if(variants.begin(), variants.end(), [&](const Variant& v) { return v.name == want; });
+      if (it == variants.end()) throw std::invalid_argument("--variants: unknown variant " + want);
+      kept.push_back(*it);
+    }
+    variants = kept;
+  }
+  if (!o.parties.workers.empty() && variants.size() != 2)
+    throw std::invalid_argument("--workers: give --variants with plain and exactly one obfuscatune variant");
 
   struct Built {
     Variant v;
@@ -129,7 +162,7 @@ json run_model(const Options& o, const std::string& name) {
       b.plain.model = veil::model::build_model(cfg, std::move(files.weights.params), b.plain.executor);
       b.plain.model->set_lora(b.lora);
     } else {
-      auto pool = veil::designs::open_workers("obfuscatune", {}, {}, static_cast<int>(cfg.num_layers));
+      auto pool = veil::designs::open_workers("obfuscatune", o.parties, {}, static_cast<int>(cfg.num_layers));
       b.enclave = std::make_unique<obf::ObfuscatuneEnclave>(random_files(cfg), obf::ObfuscatuneOptions::parse(v.opts),
                                                             std::move(pool), b.lora);
     }
@@ -149,6 +182,7 @@ json run_model(const Options& o, const std::string& name) {
       if (i > 0) b.ms.push_back(ms_since(t0));
     }
   json out = {{"model", name}, {"layers", cfg.num_layers}, {"vocab", cfg.vocab_size},
+              {"worker", o.parties.workers.empty() ? "in-process" : o.parties.workers.front()},
               {"tokens_per_step", o.batch * o.seq}, {"variants", json::object()}};
   const double plain_ms = median(built[0].ms);
   for (auto& b : built) {
@@ -240,6 +274,13 @@ int main(int argc, char** argv) {
       else if (a == "--vocab") o.vocab = std::stoll(next());
       else if (a == "--dense-full") o.dense_full = true;
       else if (a == "--kappa-sweep") o.sweep_model = next();
+      else if (a == "--variants") o.only = split_commas(next());
+      else if (a == "--workers") o.parties.workers = split_commas(next());
+      else if (a == "--tls-cert") o.parties.tls_cert = next();
+      else if (a == "--tls-key") o.parties.tls_key = next();
+      else if (a == "--tls-ca") o.parties.tls_ca = next();
+      else if (a == "--tls-server-name") o.parties.tls_server_name = next();
+      else if (a == "--insecure") o.parties.insecure = true;
       else throw std::invalid_argument("unknown argument " + a);
     }
     if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
