@@ -1,4 +1,4 @@
-#include "attack_round.h"
+#include "veil/eval/attack_round.h"
 
 #include <chrono>
 
@@ -12,7 +12,7 @@
 #include "veil/transport/audit_dir.h"
 #include "veil/util/check.h"
 
-namespace veil::eval::detail {
+namespace veil::eval {
 namespace fs = std::filesystem;
 
 AttackRound run_attack_round(train::FinetuneConfig fc, const at::Tensor& rows, const fs::path& audit_dir,
@@ -70,4 +70,4 @@ AttackRound run_attack_round(train::FinetuneConfig fc, const at::Tensor& rows, c
   return out;
 }
 
-}  // namespace veil::eval::detail
+}  // namespace veil::eval

@@ -16,7 +16,7 @@
 #include "veil/eval/attacks/he_security.h"
 #include "veil/eval/attacks/inversion.h"
 #include "veil/eval/attacks/obfuscation.h"
-#include "attack_round.h"
+#include "veil/eval/attack_round.h"
 #include "veil/eval/observation.h"
 #include "veil/eval/report.h"
 #include "veil/eval/scores.h"
@@ -186,6 +186,7 @@ json run_attacks(Shared& sh, const EvaluateConfig& cfg, const Observation& obs) 
         }
         GradientMatchingOptions o;
         o.steps = std::max<std::int64_t>(1, cfg.gradient_steps / 3);
+        o.discrete_sweeps = 1;  // the states pin each position given its prefix: one pass suffices
         o.seed = cfg.seed;
         auto ids = bisr(m, v, *inv, o);
         out[a] = score(sh, ids, seconds_since(t0));  // includes training the inverter when it ran first
@@ -427,7 +428,7 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
                                     std::to_string(cfg.cut_layer) + " and computes their loss gradient";
       } else {
         announce(k, name, "attack round (one real step on the attacked records, audit tap)");
-        auto round = detail::run_attack_round(cell_config(cfg, train_design, val_fraction), sh.private_rows,
+        auto round = run_attack_round(cell_config(cfg, train_design, val_fraction), sh.private_rows,
                                               dir / "attack-round" / "audit", dir, sh.pub.model->config().hidden_size);
         obs = std::move(round.observation);
         if (!round.design_report.empty()) report_now = round.design_report;

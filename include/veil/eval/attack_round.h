@@ -1,4 +1,4 @@
-// The attack round of an evaluation cell (internal to veil::eval): one real optimizer step of a
+// The attack round of an evaluation cell: one real optimizer step of a
 // design on a batch whose token ids the harness knows, with the design's untrusted party (its
 // in-process worker or server) recording an audit tap on disk, read back afterwards. What the
 // attacks then score is exactly what that party received.
@@ -15,7 +15,7 @@
 #include "veil/eval/observation.h"
 #include "veil/train/finetune.h"
 
-namespace veil::eval::detail {
+namespace veil::eval {
 
 struct AttackRound {
   Observation observation;          // read from the audit tap (not simulated)
@@ -36,4 +36,4 @@ struct AttackRound {
                                            const std::filesystem::path& audit_dir,
                                            const std::filesystem::path& adapter_dir, std::int64_t hidden);
 
-}  // namespace veil::eval::detail
+}  // namespace veil::eval
