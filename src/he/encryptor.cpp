@@ -68,12 +68,10 @@ EncryptedMatrix Encryptor::encrypt(std::span<const int32_t> x, size_t rows, size
       d.mul.transform_small(s.v, s_ntt.v);
       const size_t r0 = blk * n, valid = std::min(n, rows - r0);
       detail::parallel_for(cols, d.threads, [&](size_t j0, size_t j1, int) {
-        std::vector<uint64_t> a(n);
         Wiped<uint64_t> prod(n), scratch(2 * n);
         Wiped<int8_t> e(n);
         for (size_t j = j0; j < j1; ++j) {
-          d.crs_poly(j, a.data());
-          d.mul.multiply(a.data(), s_ntt.v, prod.v.data(), scratch.v.data());
+          d.mul.multiply_transformed(d.crs_ntt(j), s_ntt.v, prod.v.data(), scratch.v.data());
           detail::Prg prg(noise, detail::Domain::kError, blk * cols + j);
           detail::sample_gaussian(prg, e.v);
           uint64_t* dst = out.coeffs.data() + j * rows + r0;
@@ -84,15 +82,13 @@ EncryptedMatrix Encryptor::encrypt(std::span<const int32_t> x, size_t rows, size
   } else {
     const size_t chunks = (cols + n - 1) / n;
     detail::parallel_for(rows, d.threads, [&](size_t rb, size_t re, int) {
-      std::vector<uint64_t> a(n);
       Wiped<int8_t> s(n), e(n);
       Wiped<uint64_t> s_ntt(2 * n), prod(n), scratch(2 * n);
       for (size_t r = rb; r < re; ++r) {
         key_->derive(r, s.v.data(), n);
         d.mul.transform_small(s.v, s_ntt.v);
         for (size_t t = 0; t < chunks; ++t) {
-          d.crs_poly(t, a.data());
-          d.mul.multiply(a.data(), s_ntt.v, prod.v.data(), scratch.v.data());
+          d.mul.multiply_transformed(d.crs_ntt(t), s_ntt.v, prod.v.data(), scratch.v.data());
           detail::Prg prg(noise, detail::Domain::kError, r * chunks + t);
           detail::sample_gaussian(prg, e.v);
           const size_t j0 = t * n, valid = std::min(n, cols - j0);

@@ -1,5 +1,6 @@
 #include "he/util/ntt.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "he/util/modarith.h"
@@ -145,7 +146,7 @@ NegacyclicMultiplier::NegacyclicMultiplier(size_t n)
 
 void NegacyclicMultiplier::transform_small(std::span<const int8_t> s, std::vector<uint64_t>& out) const {
   VEIL_CHECK_ARG(s.size() == n_, "small polynomial has ", s.size(), " coefficients, expected ", n_);
-  out.resize(2 * n_);
+  out.resize(4 * n_);
   const uint64_t p1 = t1_.modulus(), p2 = t2_.modulus();
   for (size_t i = 0; i < n_; ++i) {
     int64_t v = s[i];
@@ -154,23 +155,51 @@ void NegacyclicMultiplier::transform_small(std::span<const int8_t> s, std::vecto
   }
   t1_.forward(out.data());
   t2_.forward(out.data() + n_);
+  // Shoup companions: the pointwise products of multiply() then cost two multiplications each
+  // instead of a 128-bit division.
+  for (size_t i = 0; i < n_; ++i) {
+    out[2 * n_ + i] = shoup_precompute(out[i], p1);
+    out[3 * n_ + i] = shoup_precompute(out[n_ + i], p2);
+  }
 }
 
-void NegacyclicMultiplier::multiply(const uint64_t* a, const std::vector<uint64_t>& s_ntt, uint64_t* c,
-                                    uint64_t* scratch) const {
+void NegacyclicMultiplier::transform(const uint64_t* a, uint64_t* out) const {
   const uint64_t p1 = t1_.modulus(), p2 = t2_.modulus();
   const uint64_t r1 = shoup_precompute(1, p1), r2 = shoup_precompute(1, p2);
-  uint64_t* x1 = scratch;
-  uint64_t* x2 = scratch + n_;
+  uint64_t* x1 = out;
+  uint64_t* x2 = out + n_;
   for (size_t i = 0; i < n_; ++i) {
     x1[i] = mul_shoup(a[i], 1, r1, p1);
     x2[i] = mul_shoup(a[i], 1, r2, p2);
   }
   t1_.forward(x1);
   t2_.forward(x2);
+}
+
+void NegacyclicMultiplier::multiply(const uint64_t* a, const std::vector<uint64_t>& s_ntt, uint64_t* c,
+                                    uint64_t* scratch) const {
+  transform(a, scratch);
+  finish(scratch, s_ntt, c);
+}
+
+void NegacyclicMultiplier::multiply_transformed(const uint64_t* a_ntt, const std::vector<uint64_t>& s_ntt,
+                                                uint64_t* c, uint64_t* scratch) const {
+  std::copy(a_ntt, a_ntt + 2 * n_, scratch);
+  finish(scratch, s_ntt, c);
+}
+
+void NegacyclicMultiplier::finish(uint64_t* x, const std::vector<uint64_t>& s_ntt, uint64_t* c) const {
+  const uint64_t p1 = t1_.modulus(), p2 = t2_.modulus();
+  uint64_t* x1 = x;
+  uint64_t* x2 = x + n_;
+  VEIL_CHECK_ARG(s_ntt.size() == 4 * n_, "s_ntt must come from transform_small (", 4 * n_, " words)");
+  const uint64_t* s1 = s_ntt.data();
+  const uint64_t* s2 = s1 + n_;
+  const uint64_t* s1_shoup = s2 + n_;
+  const uint64_t* s2_shoup = s1_shoup + n_;
   for (size_t i = 0; i < n_; ++i) {
-    x1[i] = mul_mod(x1[i], s_ntt[i], p1);
-    x2[i] = mul_mod(x2[i], s_ntt[n_ + i], p2);
+    x1[i] = mul_shoup(x1[i], s1[i], s1_shoup[i], p1);
+    x2[i] = mul_shoup(x2[i], s2[i], s2_shoup[i], p2);
   }
   t1_.inverse(x1);
   t2_.inverse(x2);
@@ -181,9 +210,9 @@ void NegacyclicMultiplier::multiply(const uint64_t* a, const std::vector<uint64_
     uint64_t a1 = x1[i] >= p2 ? x1[i] - p2 : x1[i];
     uint64_t d = sub_mod(x2[i], a1, p2);
     uint64_t v = mul_shoup(d, p1_inv_mod_p2_, p1_inv_shoup_, p2);
-    u128 x = (u128)x1[i] + (u128)p1 * v;
-    uint64_t lo = static_cast<uint64_t>(x);
-    c[i] = x > half ? lo - static_cast<uint64_t>(big) : lo;
+    u128 xv = (u128)x1[i] + (u128)p1 * v;
+    uint64_t lo = static_cast<uint64_t>(xv);
+    c[i] = xv > half ? lo - static_cast<uint64_t>(big) : lo;
   }
 }
 

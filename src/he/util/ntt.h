@@ -39,13 +39,23 @@ class NegacyclicMultiplier {
   explicit NegacyclicMultiplier(size_t n);
   [[nodiscard]] size_t n() const { return n_; }
   // Transforms a small signed polynomial (|coefficient| <= 1 is what the bound below assumes)
-  // into the two-prime NTT domain: out has 2N entries.
+  // into the two-prime NTT domain: out has 4N entries (the transform for each prime, then their
+  // Shoup companions for multiply()).
   void transform_small(std::span<const int8_t> s, std::vector<uint64_t>& out) const;
   // c = a * s mod 2^64 (|a * s| coefficients stay below N * 2^64 < p1 * p2 / 2).
   // scratch must hold 2N words.
   void multiply(const uint64_t* a, const std::vector<uint64_t>& s_ntt, uint64_t* c, uint64_t* scratch) const;
+  // The two-prime NTT form of a polynomial with arbitrary 64-bit coefficients (out: 2N words), for
+  // operands used many times (the public CRS polynomials).
+  void transform(const uint64_t* a, uint64_t* out) const;
+  // multiply() with `a` already transformed (a_ntt: 2N words from transform()).
+  void multiply_transformed(const uint64_t* a_ntt, const std::vector<uint64_t>& s_ntt, uint64_t* c,
+                            uint64_t* scratch) const;
 
  private:
+  // The pointwise product with s, inverse transforms and CRT of multiply(); x holds 2N words.
+  void finish(uint64_t* x, const std::vector<uint64_t>& s_ntt, uint64_t* c) const;
+
   size_t n_;
   NttTables t1_, t2_;
   uint64_t p1_inv_mod_p2_, p1_inv_shoup_;
