@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -109,6 +110,7 @@ double held_bytes(train::DesignSession& s) {
 
 struct StepTiming {
   double step_s = 0, client_s = 0, held_bytes = 0;
+  double step_cpu_s = 0, client_cpu_s = 0;  // process CPU time (all threads): robust to a busy machine
   json report;
 };
 
@@ -126,23 +128,30 @@ StepTiming step_time(const fs::path& dir, const std::string& design, std::map<st
   oc.total_steps = steps + 1;
   train::Trainer trainer(s->model(), s->trainable(), oc);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
-  std::vector<double> t, client;
+  std::vector<double> t, client, cpu, client_cpu;
   auto waited = [&] { return s->report().value("seconds_waiting_for_server", 0.0); };
+  auto server_cpu = [&] { return s->report().value("process_cpu_seconds_in_server_calls", 0.0); };
   for (int i = 0; i <= steps; ++i) {
     auto ids = at::randint(0, 1000, {1, seq + 1}, gen, at::kLong);
     train::MicroBatch mb{ids.narrow(1, 0, seq).contiguous(), ids.narrow(1, 1, seq).contiguous()};
-    const double w0 = waited();
+    const double w0 = waited(), sc0 = server_cpu();
     auto t0 = std::chrono::steady_clock::now();
+    const std::clock_t c0 = std::clock();
     (void)s->step(trainer, std::span<const train::MicroBatch>(&mb, 1));
+    const double dc = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (i > 0) {
       t.push_back(dt);
       client.push_back(dt - (waited() - w0));
+      cpu.push_back(dc);
+      client_cpu.push_back(dc - (server_cpu() - sc0));
     }
   }
   StepTiming r;
   r.step_s = median(t);
   r.client_s = median(client);
+  r.step_cpu_s = median(cpu);
+  r.client_cpu_s = median(client_cpu);
   r.held_bytes = held_bytes(*s);
   r.report = s->report();
   return r;
@@ -154,6 +163,10 @@ json timings(const std::string& name, int layers, int steps, std::int64_t seq) {
   auto plain = step_time(dir, "plain", {}, steps, seq);
   auto split = step_time(dir, "split", {{"k", "2"}, {"m", "2"}}, steps, seq);
   auto gf = step_time(dir, "gradfree", {{"k", "2"}, {"m", "2"}}, steps, seq);
+  std::fprintf(stderr, "%s (%d layers) CPU s/step: plain %.3f, split %.3f (x%.2f; client %.3f, x%.2f), gradfree %.3f (x%.2f; client %.3f, x%.2f)\n",
+               name.c_str(), static_cast<int>(c.num_layers), plain.step_cpu_s, split.step_cpu_s,
+               split.step_cpu_s / plain.step_cpu_s, split.client_cpu_s, split.client_cpu_s / plain.step_cpu_s,
+               gf.step_cpu_s, gf.step_cpu_s / plain.step_cpu_s, gf.client_cpu_s, gf.client_cpu_s / plain.step_cpu_s);
   std::fprintf(stderr,
                "%s (%d layers, seq %lld): plain %.3f s, split %.3f s (x%.2f; client's own %.3f s, x%.2f), gradfree "
                "%.3f s (x%.2f; client's own %.3f s, x%.2f); client holds %.0f MB of plain's %.0f MB (split %.2f, "
@@ -166,6 +179,8 @@ json timings(const std::string& name, int layers, int steps, std::int64_t seq) {
           {"split_s", split.step_s}, {"gradfree_s", gf.step_s}, {"split_over_plain", split.step_s / plain.step_s},
           {"gradfree_over_plain", gf.step_s / plain.step_s}, {"split_client_s", split.client_s},
           {"gradfree_client_s", gf.client_s}, {"split_client_time_share", split.client_s / plain.step_s},
+          {"plain_cpu_s", plain.step_cpu_s}, {"split_cpu_s", split.step_cpu_s}, {"gradfree_cpu_s", gf.step_cpu_s},
+          {"split_client_cpu_s", split.client_cpu_s}, {"gradfree_client_cpu_s", gf.client_cpu_s},
           {"gradfree_client_time_share", gf.client_s / plain.step_s},
           {"plain_held_bytes", plain.held_bytes}, {"split_client_held_bytes", split.held_bytes},
           {"gradfree_client_held_bytes", gf.held_bytes},
@@ -184,7 +199,8 @@ json extrapolated(const std::string& name, const std::vector<int>& layers, int t
   for (int l : layers) runs.push_back(timings(name, l, steps, seq));
   json out = {{"runs", runs}};
   if (layers.size() < 2) return out;
-  for (const char* key : {"plain_s", "split_s", "gradfree_s", "split_client_s", "gradfree_client_s"}) {
+  for (const char* key : {"plain_s", "split_s", "gradfree_s", "split_client_s", "gradfree_client_s", "plain_cpu_s",
+                          "split_cpu_s", "gradfree_cpu_s", "split_client_cpu_s", "gradfree_client_cpu_s"}) {
     double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (const auto& r : runs) {
       const double x = r["layers"].get<double>(), y = r[key].get<double>();
@@ -198,6 +214,10 @@ json extrapolated(const std::string& name, const std::vector<int>& layers, int t
   e["split_over_plain"] = e["split_s"].get<double>() / e["plain_s"].get<double>();
   e["gradfree_over_plain"] = e["gradfree_s"].get<double>() / e["plain_s"].get<double>();
   e["split_client_time_share"] = e["split_client_s"].get<double>() / e["plain_s"].get<double>();
+  e["split_cpu_over_plain"] = e["split_cpu_s"].get<double>() / e["plain_cpu_s"].get<double>();
+  e["gradfree_cpu_over_plain"] = e["gradfree_cpu_s"].get<double>() / e["plain_cpu_s"].get<double>();
+  e["split_client_cpu_share"] = e["split_client_cpu_s"].get<double>() / e["plain_cpu_s"].get<double>();
+  e["gradfree_client_cpu_share"] = e["gradfree_client_cpu_s"].get<double>() / e["plain_cpu_s"].get<double>();
   std::fprintf(stderr, "%s extrapolated to %d layers: %s\n", name.c_str(), target, e.dump().c_str());
   return out;
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include <torch/torch.h>
 
@@ -185,8 +186,10 @@ void SplitClient::open_server() {
 
 transport::Message SplitClient::call(transport::Message req) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::clock_t c0 = std::clock();
   auto r = server_->call(std::move(req));
   server_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  server_cpu_seconds_ += static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   return r;
 }
 
@@ -377,7 +380,7 @@ nlohmann::json SplitClient::report() const {
       {"k", o_.k}, {"m", o_.m}, {"server_layers", {o_.k, middle_end_}}, {"server", server_->peer()},
       {"calls", st.calls}, {"bytes_up", st.bytes_sent}, {"bytes_down", st.bytes_received},
       {"tokens", tokens_}, {"forwards", forwards_}, {"backwards", backwards_},
-      {"seconds_waiting_for_server", server_seconds_},
+      {"seconds_waiting_for_server", server_seconds_}, {"process_cpu_seconds_in_server_calls", server_cpu_seconds_},
       {"bytes_up_per_token", tokens_ ? static_cast<double>(st.bytes_sent) / static_cast<double>(tokens_) : 0.0},
       {"bytes_down_per_token", tokens_ ? static_cast<double>(st.bytes_received) / static_cast<double>(tokens_) : 0.0},
       {"client_param_share", client_params / total_params},

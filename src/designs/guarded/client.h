@@ -58,8 +58,8 @@ class SplitClient : public train::DesignSession {
 
  private:
   void open_server();
-  // server_->call, timed (seconds_waiting_for_server: with an in-process server, the server's
-  // compute; the rest of a step is the client's own).
+  // server_->call, timed in wall-clock and process CPU seconds (with an in-process server, the
+  // server's compute; the rest of a step is the client's own).
   transport::Message call(transport::Message req);
   void zo_update(std::span<const train::MicroBatch> micro, double lr);
   // Converts a server LoRA pair between the server's (mixed) and the model's coordinates.
@@ -78,7 +78,7 @@ class SplitClient : public train::DesignSession {
   int middle_end_ = 0;
   int next_mb_ = 0;
   std::int64_t tokens_ = 0, forwards_ = 0, backwards_ = 0, zo_steps_ = 0;
-  double last_dcor_ = -1, last_zo_grad_ = 0, server_seconds_ = 0;
+  double last_dcor_ = -1, last_zo_grad_ = 0, server_seconds_ = 0, server_cpu_seconds_ = 0;
   std::int64_t seq_len_seen_ = 0;
 };
 
