@@ -408,6 +408,8 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
                          {"val_loss_before", res.val_loss_before ? json(*res.val_loss_before) : json(nullptr)},
                          {"next_token_accuracy", nan_to_null(heldout_accuracy(cfg, sh, dir, val_fraction))},
                          {"final_train_loss", res.final_loss}};
+      if (report.contains("plugged_full_model_val_loss"))  // offsite: val loss above is the emulator's
+        cell["utility"]["plugged_full_model_val_loss"] = report["plugged_full_model_val_loss"];
 
       // What the untrusted party saw, and the attacks on it.
       json privacy = json::object();
@@ -520,6 +522,13 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
       }
       if (!std::isfinite(bytes_per_token) && report.contains("upload_bytes_per_token"))
         bytes_per_token = number_or_nan(report, "upload_bytes_per_token") + number_or_nan(report, "result_bytes_per_token");
+      if (!std::isfinite(bytes_per_token) && report.contains("bytes_up_per_token"))  // split, gradfree
+        bytes_per_token = number_or_nan(report, "bytes_up_per_token") + number_or_nan(report, "bytes_down_per_token");
+      if (!std::isfinite(bytes_per_token) && report.contains("bytes_on_wire_during_training") && res.steps > 0)
+        bytes_per_token = report["bytes_on_wire_during_training"].get<double>() / (tokens_per_step * static_cast<double>(res.steps));
+      // Designs without an enclave hold none of the parameters in one.
+      if (!std::isfinite(enclave_share) && (name == "split" || name == "gradfree" || name == "offsite" || name == "he-lora"))
+        enclave_share = 0;
       if (!std::isfinite(bytes_per_token) && report.contains("bytes_total") && res.steps > 0)
         bytes_per_token = report["bytes_total"].get<double>() / (tokens_per_step * static_cast<double>(res.steps));
       cost["client_flops_per_token"] = nan_to_null(client_flops);
