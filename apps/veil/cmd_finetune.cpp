@@ -27,7 +27,8 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--design", c->design, "privacy design: " + designs);
   cmd->add_option("--opt", *opts, "design option key=value (repeatable; see docs/designs/)");
   cmd->add_option("--workers", *workers, "worker addresses host:port,host:port (layers split in contiguous ranges)");
-  cmd->add_option("--enclave", c->parties.enclave, "enclave address host:port");
+  cmd->add_option("--enclave", c->parties.enclave,
+                  "obfuscatune: fine-tune inside this attested enclave, host:port (no --model; --opt measurement=HEX)");
   cmd->add_option("--tls-cert", c->parties.tls_cert, "this party's TLS certificate (PEM)")->envname("VEIL_TLS_CERT");
   cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
   cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
