@@ -42,8 +42,11 @@ HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opt
     } else if (key == "embed") {
       o.embed_on_worker = parse_place(key, value);
     } else if (key == "pipeline") {
-      VEIL_CHECK_ARG(value == "on" || value == "off", "--opt pipeline=", value, ": expected on or off");
-      o.pipeline = value == "on";
+      VEIL_CHECK_ARG(value == "auto" || value == "on" || value == "off", "--opt pipeline=", value,
+                     ": expected auto, on or off");
+      o.pipeline = value == "on"    ? HeLoraOptions::Pipeline::kOn
+                   : value == "off" ? HeLoraOptions::Pipeline::kOff
+                                    : HeLoraOptions::Pipeline::kAuto;
     } else if (key == "in_flight") {
       o.in_flight = parse_int(key, value, 1, 1024);
     } else if (key == "workers") {

@@ -65,7 +65,9 @@ std::int64_t numel_unique(const std::vector<at::Tensor>& ts) {
 }  // namespace
 
 HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<model::ModelFiles> files)
-    : opts_(HeLoraOptions::parse(cfg.design_options)), lora_dropout_(cfg.lora.dropout > 0) {
+    : opts_(HeLoraOptions::parse(cfg.design_options)),
+      lora_dropout_(cfg.lora.dropout > 0),
+      remote_workers_(!cfg.parties.workers.empty()) {
   if (!files) files = std::make_shared<model::ModelFiles>(model::read_model(cfg.model));
   const model::ModelConfig mc = files->config;
   const int L = static_cast<int>(mc.num_layers);
@@ -134,6 +136,11 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
 
 HeLoraSession::~HeLoraSession() = default;
 
+bool HeLoraSession::pipelined() const {
+  if (lora_dropout_ || opts_.pipeline == HeLoraOptions::Pipeline::kOff) return false;
+  return opts_.pipeline == HeLoraOptions::Pipeline::kOn || remote_workers_;
+}
+
 void HeLoraSession::set_adapters(std::shared_ptr<model::LoraAdapters> lora) {
   VEIL_CHECK_ARG(lora != nullptr, "he-lora: set_adapters needs adapters");
   lora_ = std::move(lora);
@@ -145,7 +152,7 @@ model::CausalLM& HeLoraSession::model() { return *model_; }
 train::StepStats HeLoraSession::step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) {
   const int in_flight = opts_.in_flight > 0 ? opts_.in_flight : std::max(2, static_cast<int>(exec_->pool().size()));
   train::StepStats s;
-  if (opts_.pipeline && !lora_dropout_ && micro.size() > 1) {
+  if (pipelined() && micro.size() > 1) {
     const auto params = trainable();
     s = trainer.step_with([&] { return plain::micro_batch_gradients(*model_, params, micro, in_flight); });
   } else {
@@ -174,7 +181,7 @@ nlohmann::json HeLoraSession::report() const {
   j["lm_head"] = opts_.lm_head_on_worker ? "worker" : "local";
   j["embed"] = opts_.embed_on_worker ? "worker" : "local";
   j["skip_backward_layers"] = opts_.skip_backward_layers;
-  j["pipelined"] = opts_.pipeline && !lora_dropout_;
+  j["pipelined"] = pipelined();
   j["owner_base_parameters"] = owner_params_;
   j["total_base_parameters"] = total_params_;
   j["lora_parameters"] = lora_->num_parameters();

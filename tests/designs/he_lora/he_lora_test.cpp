@@ -55,6 +55,7 @@ TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
   EXPECT_THROW((void)HeLoraOptions::parse({{"lm_head", "cloud"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"workers", "in-process:x"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"pipeline", "maybe"}}), std::invalid_argument);
+  EXPECT_EQ(HeLoraOptions::parse({}).pipeline, HeLoraOptions::Pipeline::kAuto);
   EXPECT_THROW((void)HeLoraOptions::parse({{"in_flight", "0"}}), std::invalid_argument);
   auto o = HeLoraOptions::parse({{"bits", "6"}, {"workers", "in-process:2"}, {"embed", "local"}});
   EXPECT_EQ(o.bits, 6);
@@ -153,7 +154,7 @@ TEST(HeLoraFinetune, TwoPipelinedWorkersEqualOneSequential) {
   a_cfg.design_options = {{"pipeline", "off"}};
   auto b_cfg = a_cfg;
   b_cfg.out = dir / "two";
-  b_cfg.design_options = {{"workers", "in-process:2"}};
+  b_cfg.design_options = {{"workers", "in-process:2"}, {"pipeline", "on"}};
   auto a = train::run_finetune(a_cfg);
   auto b = train::run_finetune(b_cfg);
   EXPECT_EQ(b.summary["design_report"]["workers"], 2);

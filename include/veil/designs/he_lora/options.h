@@ -17,10 +17,12 @@ struct HeLoraOptions {
   bool lm_head_on_worker = true;     // lm_head=worker|local
   bool embed_on_worker = true;       // embed=worker|local (encrypted one-hot product)
   int in_process_workers = 1;        // workers=in-process[:N] when no --workers are given
-  // pipeline=on|off: a step's micro-batches (--grad-accum > 1) in flight at once, so that the data
-  // owner encrypts or decrypts one while workers multiply another (bit-identical to off: gradients
-  // are added in micro-batch order). Off with LoRA dropout (its RNG order would change).
-  bool pipeline = true;
+  // pipeline=auto|on|off: a step's micro-batches (--grad-accum > 1) in flight at once, so that the
+  // data owner encrypts or decrypts one while workers multiply another (bit-identical to off:
+  // gradients are added in micro-batch order). auto (default): on with remote workers (--workers),
+  // off with in-process ones, which share the data owner's cores (docs §3.3: no gain measured on 2
+  // cores). Always off with LoRA dropout (its RNG order would change).
+  enum class Pipeline { kAuto, kOn, kOff } pipeline = Pipeline::kAuto;
   int in_flight = 0;                 // micro-batches in flight at once; 0: max(2, workers)
 
   // Parses --opt pairs. Throws std::invalid_argument naming an unknown key or a bad value.

@@ -58,8 +58,12 @@ class HeLoraSession final : public train::DesignSession {
   std::unique_ptr<model::CausalLM> model_;
   std::shared_ptr<model::LoraAdapters> lora_;
   std::int64_t owner_params_ = 0, total_params_ = 0;
+  // Whether a step's micro-batches run pipelined (options.h: pipeline=auto|on|off).
+  [[nodiscard]] bool pipelined() const;
+
   std::int64_t tokens_ = 0;
   bool lora_dropout_ = false;
+  bool remote_workers_ = false;
 };
 
 // A session for `veil generate --design he-lora`: the model at `model` (its linear weights go to the
