@@ -19,6 +19,7 @@
 
 #include <ATen/ATen.h>
 
+#include "support/child_process.h"
 #include "support/shared_assets.h"
 #include "transport/tls_support.h"
 #include "veil/designs/registry.h"
@@ -34,58 +35,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-fs::path veil_binary() {
-  const char* dir = std::getenv("VEIL_BINARY_DIR");
-  return fs::path(dir ? dir : ".") / "bin/veil";
-}
-
-// A child process with stdout and stderr in files; killed if still running at destruction.
-class Child {
- public:
-  Child(std::vector<std::string> args, const fs::path& log) : out_(log.string() + ".out"), err_(log.string() + ".err") {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0 && !waited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  void signal(int sig) const { ::kill(pid_, sig); }
-  // Exit status, or nullopt when it is still running after `timeout`.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        waited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() > end) return std::nullopt;
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  [[nodiscard]] std::string out() const { return fs::exists(out_) ? util::read_file(out_) : ""; }
-  [[nodiscard]] std::string err() const { return fs::exists(err_) ? util::read_file(err_) : ""; }
-
- private:
-  fs::path out_, err_;
-  pid_t pid_ = -1;
-  bool waited_ = false;
-};
+using veil::testing::Child;
+using veil::testing::veil_binary;
 
 // Starts a server child and returns "localhost:PORT" once it listens (the test certificate names
 // localhost), or nullptr.
