@@ -43,6 +43,8 @@
 #include "veil/train/loss.h"
 #include "veil/train/trainer.h"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #ifndef VEIL_BENCH_PYTORCH_SCRIPT
 #define VEIL_BENCH_PYTORCH_SCRIPT "bench/engine/pytorch_lora.py"
 #endif
@@ -59,6 +61,7 @@ struct Options {
   std::vector<std::string> models = {"gpt2", "llama1b"};
   int steps = -1, warmup = 1, layers = -1, gen_tokens = 32;
   bool sweep = false, python = true, json_only = false, breakdown = false;
+  std::string op_trace;  // --op-trace FILE: a Chrome trace of one more training step (libtorch profiler)
   // Thread settings used without --threads-sweep (0: number of cores), as "blas/omp".
   int veil_blas = 0, veil_omp = 1, torch_blas = 0, torch_omp = 1;
   // Child mode (hidden): run one Veil measurement and print its JSON line.
@@ -201,6 +204,11 @@ int run_child(const Options& o) {
   std::printf("train: median step %.0f ms, %.1f tokens/s (batch %lld x seq %lld)\n", step_ms, train_tps,
               static_cast<long long>(kBatch), static_cast<long long>(kSeq));
 
+  if (!o.op_trace.empty()) {  // one more step under libtorch's profiler, outside the timings
+    torch::autograd::profiler::RecordProfile guard(o.op_trace);
+    (void)trainer.step(micro);
+  }
+
   json bd;
   if (o.breakdown) {
     bd = breakdown_steps(*model, *lora, ids, labels, steps);
@@ -296,6 +304,7 @@ std::optional<json> run_veil(const Options& o, const std::string& model, Combo c
   cmd << quote(std::string(exe, static_cast<std::size_t>(n))) << " --child " << model << " --blas " << c.blas
       << " --omp " << c.omp << " --layers " << layers << " --steps " << steps << " --warmup " << o.warmup
       << " --gen-tokens " << o.gen_tokens << (o.breakdown ? " --breakdown" : "");
+  if (!o.op_trace.empty()) cmd << " --op-trace " << quote(o.op_trace + "." + model);
   const std::string s = cmd.str();
   return run_json(s, o.json_only, "  [veil " + c.name() + "] ");
 }
@@ -457,6 +466,7 @@ void usage() {
       "  --veil-threads B/O          without the sweep (default N/1, 0 = cores)\n"
       "  --torch-threads B/O         without the sweep (default N/1, 0 = cores)\n"
       "  --breakdown                 also time forward+loss and backward separately (Veil)\n"
+      "  --op-trace FILE             write a Chrome trace of one more Veil training step (per-op times)\n"
       "  --no-python                 skip the PyTorch side\n"
       "  --json-only                 print only the final JSON line\n");
 }
@@ -494,6 +504,7 @@ int main(int argc, char** argv) {
       else if (a == "--veil-threads") parse_pair(next(), o.veil_blas, o.veil_omp);
       else if (a == "--torch-threads") parse_pair(next(), o.torch_blas, o.torch_omp);
       else if (a == "--breakdown") o.breakdown = true;
+      else if (a == "--op-trace") o.op_trace = next();
       else if (a == "--no-python") o.python = false;
       else if (a == "--json-only") o.json_only = true;
       else if (a == "--child") {

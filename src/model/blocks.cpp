@@ -77,15 +77,22 @@ at::Tensor attention_core(const ModelConfig& cfg, const at::Tensor& q, const at:
   const auto s = kh.size(2);
   // Group the query heads that share a KV head: [B, KV, G*T, hd].
   auto qg = qh.reshape({b, kvh, g * t, hd});
-  auto scores = at::matmul(qg, kh.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(hd)));
-  scores = scores.view({b, kvh, g, t, s});
+  // Scale and causal mask inside the score GEMM (baddbmm: bias + scale·Q·Kᵀ), so no separate
+  // scaling or masking pass over the [G·T, S] scores runs forward or backward.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  auto q3 = qg.reshape({b * kvh, g * t, hd});
+  auto k3t = kh.reshape({b * kvh, s, hd}).transpose(1, 2);
+  at::Tensor scores;
   if (t > 1) {  // a single query (decoding) sees every cached key: no mask
-    // Query i (absolute position s - t + i) sees keys 0 .. s - t + i.
+    // Query i (absolute position s - t + i) sees keys 0 .. s - t + i; rows are (group, query).
     auto qi = at::arange(t, at::kLong).unsqueeze(1) + (s - t);
     auto kj = at::arange(s, at::kLong).unsqueeze(0);
-    auto masked = kj > qi;  // [T, S]
-    scores = scores.masked_fill(masked, -std::numeric_limits<float>::infinity());
+    auto bias = at::zeros({t, s}, q.options()).masked_fill_(kj > qi, -std::numeric_limits<float>::infinity());
+    scores = at::baddbmm(bias.repeat({g, 1}).expand({b * kvh, g * t, s}), q3, k3t, /*beta=*/1.0, /*alpha=*/scale);
+  } else {
+    scores = at::bmm(q3, k3t) * scale;
   }
+  scores = scores.view({b, kvh, g * t, s});
   auto probs = at::softmax(scores, -1).view({b, kvh, g * t, s});
   auto out = at::matmul(probs, vh);  // [B, KV, G*T, hd]
   return out.view({b, h, t, hd}).transpose(1, 2).reshape({b, t, h * hd});
