@@ -9,6 +9,9 @@
 //                                                several micro-batches, pipeline=on vs off
 //   bench_he_lora --gpt2                         bytes per decoded token, GPT-2-small shape (random
 //                                                weights, embedding and LM head on the worker)
+//   bench_he_lora --he-steps L [--reps N] [--tokens T]   only he-lora steps of the Llama-1B shape
+//                                                with L layers (for profiling: prints each timed
+//                                                step's CLOCK_MONOTONIC interval, for perf --time)
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -153,6 +156,29 @@ nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const tr
           {"he_parameters", rep["he_parameters"]}};
 }
 
+// he-lora steps only (no plain run) on the Llama-1B shape with `layers` layers; one warm-up step,
+// then `reps` timed steps whose steady_clock (= CLOCK_MONOTONIC) intervals are printed so that a
+// `perf record -k CLOCK_MONOTONIC` profile can be cut to them with `perf report --time A,B`.
+nlohmann::json he_steps(int layers, std::int64_t tokens, int reps) {
+  auto files = random_files(llama_1b(layers));
+  auto mb = random_batch(1, tokens, 128256, 6);
+  designs::he_lora::HeLoraSession he(session_config({{"lm_head", "local"}, {"embed", "local"}}), files);
+  train::OptimConfig oc;
+  oc.total_steps = reps + 1;
+  train::Trainer trainer(he.model(), he.trainable(), oc);
+  he.model().set_training(true);
+  std::vector<double> t;
+  for (int i = 0; i <= reps; ++i) {
+    const double t0 = now();
+    (void)he.step(trainer, {&mb, 1});
+    const double t1 = now();
+    if (i > 0) t.push_back(t1 - t0);
+    std::printf("step %d (%s): %.6f,%.6f  %.3f s\n", i, i == 0 ? "warm-up" : "timed", t0, t1, t1 - t0);
+    std::fflush(stdout);
+  }
+  return {{"layers", layers}, {"tokens_per_step", tokens}, {"he_step_s", median(t)}, {"steps_s", t}};
+}
+
 // Bytes on the wire of one decode step (one token, KV cache local), measured on a model.
 nlohmann::json decode_bytes(const std::shared_ptr<model::ModelFiles>& files, std::map<std::string, std::string> opts) {
   auto fc = session_config(std::move(opts));
@@ -267,6 +293,7 @@ int main(int argc, char** argv) {
   bool skip_1b = false;
   fs::path curves;
   bool greedy = false, pipeline = false, gpt2 = false;
+  int he_only_layers = 0;
   std::int64_t steps = 40;
   fs::path model_dir;
   if (const char* d = std::getenv("VEIL_SHARED_DIR")) model_dir = fs::path(d) / "assets/models/stories260K-hf";
@@ -279,6 +306,7 @@ int main(int argc, char** argv) {
     else if (a == "--greedy") greedy = true;
     else if (a == "--pipeline") pipeline = true;
     else if (a == "--gpt2") gpt2 = true;
+    else if (a == "--he-steps" && i + 1 < argc) he_only_layers = std::atoi(argv[++i]);
     else if (a == "--curves" && i + 1 < argc) curves = argv[++i];
     else if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
     else if (a == "--model" && i + 1 < argc) model_dir = argv[++i];
@@ -287,7 +315,8 @@ int main(int argc, char** argv) {
                    "       bench_he_lora --curves OUT.svg [--steps S] [--model DIR]\n"
                    "       bench_he_lora --greedy [--model DIR]\n"
                    "       bench_he_lora --pipeline [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n"
-                   "       bench_he_lora --gpt2\n";
+                   "       bench_he_lora --gpt2\n"
+                   "       bench_he_lora --he-steps LAYERS [--reps N] [--tokens T]\n";
       return 2;
     }
   }
@@ -306,6 +335,12 @@ int main(int argc, char** argv) {
     }
     if (!curves.empty()) {
       out["final_loss"] = loss_curves(model_dir, curves, steps);
+      std::cout << out.dump() << std::endl;
+      return 0;
+    }
+    if (he_only_layers > 0) {
+      out["llama1b_he_steps"] = he_steps(he_only_layers, tokens_1b, reps);
+      out["peak_rss_bytes"] = runtime::peak_rss_bytes();
       std::cout << out.dump() << std::endl;
       return 0;
     }

@@ -73,7 +73,7 @@ EncryptedMatrix Encryptor::encrypt(std::span<const int32_t> x, size_t rows, size
         for (size_t j = j0; j < j1; ++j) {
           d.mul.multiply_transformed(d.crs_ntt(j), s_ntt.v, prod.v.data(), scratch.v.data());
           detail::Prg prg(noise, detail::Domain::kError, blk * cols + j);
-          detail::sample_gaussian(prg, e.v);
+          detail::sample_error(prg, std::span<int8_t>(e.v).first(valid));  // only sent coefficients
           uint64_t* dst = out.coeffs.data() + j * rows + r0;
           for (size_t i = 0; i < valid; ++i) dst[i] = body(prod.v.data(), e.v.data(), i, x[(r0 + i) * cols + j]);
         }
@@ -90,8 +90,8 @@ EncryptedMatrix Encryptor::encrypt(std::span<const int32_t> x, size_t rows, size
         for (size_t t = 0; t < chunks; ++t) {
           d.mul.multiply_transformed(d.crs_ntt(t), s_ntt.v, prod.v.data(), scratch.v.data());
           detail::Prg prg(noise, detail::Domain::kError, r * chunks + t);
-          detail::sample_gaussian(prg, e.v);
           const size_t j0 = t * n, valid = std::min(n, cols - j0);
+          detail::sample_error(prg, std::span<int8_t>(e.v).first(valid));  // only sent coefficients
           for (size_t j = 0; j < valid; ++j)
             out.coeffs[(j0 + j) * rows + r] = body(prod.v.data(), e.v.data(), j, x[r * cols + j0 + j]);
         }

@@ -1,10 +1,12 @@
 #include "he/util/prng.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <cmath>
+#include <bit>
+#include <iterator>
 
 #include "veil/util/check.h"
 
@@ -83,33 +85,21 @@ void sample_ternary(Prg& prg, std::span<int8_t> out) {
   }
 }
 
-namespace {
-struct GaussianTable {
-  // cdf[i] = floor(2^64 * P(X <= -kErrorBound + i)) for i = 0 .. 2*kErrorBound - 1.
-  uint64_t cdf[2 * kErrorBound];
-  GaussianTable() {
-    long double w[2 * kErrorBound + 1], total = 0;
-    for (int x = -kErrorBound; x <= kErrorBound; ++x) {
-      w[x + kErrorBound] = std::exp(-(long double)(x * x) / (2.0L * kErrorSigma * kErrorSigma));
-      total += w[x + kErrorBound];
+void sample_error(Prg& prg, std::span<int8_t> out) {
+  static_assert(2 * kErrorEta <= 64, "one keystream word per coefficient");
+  constexpr uint64_t half = (uint64_t{1} << kErrorEta) - 1;
+  uint64_t words[256];
+  size_t i = 0;
+  while (i < out.size()) {
+    const size_t take = std::min(out.size() - i, std::size(words));
+    prg.fill(reinterpret_cast<uint8_t*>(words), take * sizeof(uint64_t));
+    for (size_t j = 0; j < take; ++j) {
+      const int x = std::popcount(words[j] & half) - std::popcount((words[j] >> kErrorEta) & half);
+      out[i + j] = static_cast<int8_t>(std::clamp(x, -kErrorBound, kErrorBound));
     }
-    long double acc = 0;
-    for (int i = 0; i < 2 * kErrorBound; ++i) {
-      acc += w[i];
-      cdf[i] = static_cast<uint64_t>(std::ldexp(acc / total, 64));
-    }
+    i += take;
   }
-};
-}  // namespace
-
-void sample_gaussian(Prg& prg, std::span<int8_t> out) {
-  static const GaussianTable table;
-  for (auto& v : out) {
-    uint64_t u = prg.next_u64();
-    int x = -kErrorBound;
-    for (int i = 0; i < 2 * kErrorBound; ++i) x += static_cast<int>(u >= table.cdf[i]);  // no branches
-    v = static_cast<int8_t>(x);
-  }
+  OPENSSL_cleanse(words, sizeof words);
 }
 
 }  // namespace veil::he::detail

@@ -1,6 +1,6 @@
 // Cryptographic randomness for veil::he: AES-256-CTR keystream (OpenSSL EVP) keyed by a 32-byte
 // seed, with a 128-bit domain/index nonce so that every polynomial is expanded independently,
-// and the samplers built on it (uniform mod 2^Q, uniform ternary, clipped discrete Gaussian).
+// and the samplers built on it (uniform mod 2^Q, uniform ternary, clipped centred binomial).
 #pragma once
 
 #include <array>
@@ -41,11 +41,15 @@ class Prg {
 void sample_uniform(Prg& prg, int log_q, std::span<uint64_t> out);
 // Uniform over {-1, 0, 1} by rejection sampling of bytes (255 is rejected).
 void sample_ternary(Prg& prg, std::span<int8_t> out);
-// Discrete Gaussian with sigma = 3.2 clipped to [-19, 19] (6 sigma, as in the HE standard and
-// SEAL), by a constant-time scan of a 64-bit cumulative distribution table.
-void sample_gaussian(Prg& prg, std::span<int8_t> out);
+// Error coefficients: centred binomial CBD(21) (popcount of 21 AES-CTR bits minus popcount of 21
+// more, as in Kyber/NewHope), standard deviation sqrt(21/2) = 3.24 >= the HE standard's 3.2, clipped
+// to [-19, 19] so that the noise bound of docs/he.md section 3 (|e| <= 19) is unchanged (a clip
+// happens with probability 2 * 43 / 2^42 < 2e-11 per coefficient). Constant time: one 64-bit
+// keystream word per coefficient, popcounts and min/max, no branches or tables on secret data.
+void sample_error(Prg& prg, std::span<int8_t> out);
 
-inline constexpr double kErrorSigma = 3.2;
+inline constexpr int kErrorEta = 21;
+inline constexpr double kErrorSigma = 3.24037034920393;  // sqrt(kErrorEta / 2)
 inline constexpr int kErrorBound = 19;
 
 }  // namespace veil::he::detail
