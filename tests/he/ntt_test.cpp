@@ -66,6 +66,39 @@ TEST(Ntt, ForwardInverseIsIdentityAndMatchesNaiveNegacyclicProduct) {
   EXPECT_EQ(y, x);
 }
 
+TEST(Ntt, VectorKernelsEqualTheScalarTransforms) {
+  const auto primes = crt_primes(2);
+  for (uint64_t p : primes) EXPECT_LT(p, 1ull << 50);
+  if (!NttTables(2048, primes[0]).vectorized()) GTEST_SKIP() << "no AVX-512 IFMA on this CPU (or VEIL_HE_SCALAR_NTT=1)";
+  for (size_t n : {16u, 32u, 64u, 1024u, 2048u, 4096u}) {
+    for (uint64_t p : primes) {
+      NttTables t(n, p);
+      ASSERT_TRUE(t.vectorized());
+      auto rng = veil::he::testing::test_rng(n + p);
+      for (int round = 0; round < 3; ++round) {
+        std::vector<uint64_t> x(n);
+        for (auto& v : x) v = round == 2 ? p - 1 : rng() % p;  // round 2: every coefficient maximal
+        if (round == 1) x[0] = 0, x[n - 1] = p - 1;
+        std::vector<uint64_t> v = x, r = x;
+        t.forward(v.data());
+        t.forward_scalar(r.data());
+        ASSERT_EQ(v, r) << "forward n=" << n << " p=" << p << " round " << round;
+        for (uint64_t c : v) ASSERT_LT(c, p);
+        t.inverse(v.data());
+        t.inverse_scalar(r.data());
+        ASSERT_EQ(v, r) << "inverse n=" << n << " p=" << p;
+        ASSERT_EQ(v, x) << "inverse(forward(x)) != x, n=" << n;
+        // Inverse of arbitrary canonical residues (what the pointwise products feed it).
+        v = x;
+        r = x;
+        t.inverse(v.data());
+        t.inverse_scalar(r.data());
+        ASSERT_EQ(v, r) << "inverse of arbitrary input, n=" << n;
+      }
+    }
+  }
+}
+
 TEST(Ntt, RejectsUnsupportedSizes) {
   EXPECT_THROW(NttTables(48, crt_primes(1)[0]), std::invalid_argument);
   EXPECT_THROW(NttTables(64, 97), std::invalid_argument);  // 97 != 1 mod 128

@@ -1,9 +1,11 @@
 #include "he/util/ntt.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
 #include "he/util/modarith.h"
+#include "he/util/ntt_ifma.h"
 #include "veil/util/check.h"
 
 namespace veil::he::detail {
@@ -41,6 +43,15 @@ uint32_t bit_reverse(uint32_t x, int bits) {
   uint32_t r = 0;
   for (int i = 0; i < bits; ++i) r |= ((x >> i) & 1u) << (bits - 1 - i);
   return r;
+}
+uint64_t shoup52(uint64_t w, uint64_t p) { return static_cast<uint64_t>(((u128)w << 52) / p); }
+// VEIL_HE_SCALAR_NTT=1 forces the scalar transforms (A/B measurements).
+bool vector_ntt_allowed() {
+  static const bool ok = [] {
+    const char* e = std::getenv("VEIL_HE_SCALAR_NTT");
+    return !(e && e[0] == '1') && NttIfma::available();
+  }();
+  return ok;
 }
 }  // namespace
 
@@ -80,9 +91,38 @@ NttTables::NttTables(size_t n, uint64_t p) : n_(n), log_n_(0), p_(p) {
   }
   n_inv_ = inv_mod(n % p, p);
   n_inv_shoup_ = shoup_precompute(n_inv_, p);
+  ifma_ = p < (1ull << 50) && n >= 16 && vector_ntt_allowed();
+  if (!ifma_) return;
+  psi_shoup52_.resize(n);
+  ipsi_shoup52_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    psi_shoup52_[i] = shoup52(psi_[i], p);
+    ipsi_shoup52_[i] = shoup52(ipsi_[i], p);
+  }
+  n_inv_shoup52_ = shoup52(n_inv_, p);
+  for (int s = 0; s < 3; ++s) {  // t = 4, 2, 1: stage with m = N / (2t) groups
+    const size_t t = size_t{4} >> s, m = n / (2 * t);
+    for (auto* v : {&fwd_small_[s], &fwd_small_shoup52_[s], &inv_small_[s], &inv_small_shoup52_[s]}) v->resize(n / 2);
+    for (size_t u = 0; u < n / 2; ++u) {
+      fwd_small_[s][u] = psi_[m + u / t];
+      fwd_small_shoup52_[s][u] = psi_shoup52_[m + u / t];
+      inv_small_[s][u] = ipsi_[m + u / t];
+      inv_small_shoup52_[s][u] = ipsi_shoup52_[m + u / t];
+    }
+  }
 }
 
 void NttTables::forward(uint64_t* a) const {
+  if (ifma_) NttIfma::forward(*this, a);
+  else forward_scalar(a);
+}
+
+void NttTables::inverse(uint64_t* a) const {
+  if (ifma_) NttIfma::inverse(*this, a);
+  else inverse_scalar(a);
+}
+
+void NttTables::forward_scalar(uint64_t* a) const {
   const uint64_t p = p_;
   size_t t = n_;
   for (size_t m = 1; m < n_; m <<= 1) {
@@ -101,7 +141,7 @@ void NttTables::forward(uint64_t* a) const {
   }
 }
 
-void NttTables::inverse(uint64_t* a) const {
+void NttTables::inverse_scalar(uint64_t* a) const {
   const uint64_t p = p_;
   size_t t = 1;
   for (size_t m = n_; m > 1; m >>= 1) {
@@ -126,7 +166,7 @@ std::vector<uint64_t> crt_primes(size_t count) {
   static std::vector<uint64_t> found;
   std::lock_guard<std::mutex> lock(mu);
   const uint64_t step = 1ull << 17;
-  uint64_t c = ((1ull << 61) - 1) / step;
+  uint64_t c = ((1ull << 50) - 1) / step;
   while (found.size() < count) {
     uint64_t p = c * step + 1;
     if (found.empty() || p < found.back()) {
@@ -142,6 +182,8 @@ NegacyclicMultiplier::NegacyclicMultiplier(size_t n)
   uint64_t p1 = t1_.modulus(), p2 = t2_.modulus();
   p1_inv_mod_p2_ = inv_mod(p1 % p2, p2);
   p1_inv_shoup_ = shoup_precompute(p1_inv_mod_p2_, p2);
+  ifma_ = t1_.vectorized() && t2_.vectorized();
+  VEIL_CHECK_STATE(p2 < p1 && p1 < 2 * p2, "CRT primes out of order");  // NttIfma::crt assumes it
 }
 
 void NegacyclicMultiplier::transform_small(std::span<const int8_t> s, std::vector<uint64_t>& out) const {
@@ -158,8 +200,8 @@ void NegacyclicMultiplier::transform_small(std::span<const int8_t> s, std::vecto
   // Shoup companions: the pointwise products of multiply() then cost two multiplications each
   // instead of a 128-bit division.
   for (size_t i = 0; i < n_; ++i) {
-    out[2 * n_ + i] = shoup_precompute(out[i], p1);
-    out[3 * n_ + i] = shoup_precompute(out[n_ + i], p2);
+    out[2 * n_ + i] = ifma_ ? shoup52(out[i], p1) : shoup_precompute(out[i], p1);
+    out[3 * n_ + i] = ifma_ ? shoup52(out[n_ + i], p2) : shoup_precompute(out[n_ + i], p2);
   }
 }
 
@@ -168,9 +210,14 @@ void NegacyclicMultiplier::transform(const uint64_t* a, uint64_t* out) const {
   const uint64_t r1 = shoup_precompute(1, p1), r2 = shoup_precompute(1, p2);
   uint64_t* x1 = out;
   uint64_t* x2 = out + n_;
-  for (size_t i = 0; i < n_; ++i) {
-    x1[i] = mul_shoup(a[i], 1, r1, p1);
-    x2[i] = mul_shoup(a[i], 1, r2, p2);
+  if (ifma_) {
+    NttIfma::reduce(a, x1, n_, p1);
+    NttIfma::reduce(a, x2, n_, p2);
+  } else {
+    for (size_t i = 0; i < n_; ++i) {
+      x1[i] = mul_shoup(a[i], 1, r1, p1);
+      x2[i] = mul_shoup(a[i], 1, r2, p2);
+    }
   }
   t1_.forward(x1);
   t2_.forward(x2);
@@ -197,13 +244,22 @@ void NegacyclicMultiplier::finish(uint64_t* x, const std::vector<uint64_t>& s_nt
   const uint64_t* s2 = s1 + n_;
   const uint64_t* s1_shoup = s2 + n_;
   const uint64_t* s2_shoup = s1_shoup + n_;
-  for (size_t i = 0; i < n_; ++i) {
-    x1[i] = mul_shoup(x1[i], s1[i], s1_shoup[i], p1);
-    x2[i] = mul_shoup(x2[i], s2[i], s2_shoup[i], p2);
+  if (ifma_) {
+    NttIfma::pointwise(x1, s1, s1_shoup, x1, n_, p1);
+    NttIfma::pointwise(x2, s2, s2_shoup, x2, n_, p2);
+  } else {
+    for (size_t i = 0; i < n_; ++i) {
+      x1[i] = mul_shoup(x1[i], s1[i], s1_shoup[i], p1);
+      x2[i] = mul_shoup(x2[i], s2[i], s2_shoup[i], p2);
+    }
   }
   t1_.inverse(x1);
   t2_.inverse(x2);
   // CRT: x = x1 + p1 * ((x2 - x1) / p1 mod p2) in [0, p1 p2), then centred and reduced mod 2^64.
+  if (ifma_) {
+    NttIfma::crt(x1, x2, c, n_, p1, p2, p1_inv_mod_p2_);
+    return;
+  }
   const u128 big = (u128)p1 * p2;
   const u128 half = big >> 1;
   for (size_t i = 0; i < n_; ++i) {
