@@ -4,7 +4,7 @@
 // transforms alone (x·R for a [tokens, d] activation) and a κ sweep of the logits' error.
 //
 //   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--seq T]
-//                     [--batch B] [--dense-full] [--variants plain,kronecker-full,...]
+//                     [--batch B] [--dense-full] [--variants plain,kronecker-full,...] [--no-transform-timing]
 //                     [--workers HOST:PORT [--tls-cert C --tls-key K --tls-ca CA | --insecure]]
 //   bench_obfuscatune --kappa-sweep MODEL_DIR     (error of the logits against plain, per matrix)
 //
@@ -32,6 +32,7 @@
 #include "veil/designs/registry.h"
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
+#include "veil/runtime/allocator.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/finetune.h"
 #include "veil/train/trainer.h"
@@ -47,6 +48,7 @@ struct Options {
   int layers = -1, steps = 5, seq = 128, batch = 2;
   std::int64_t vocab = 4096;
   bool dense_full = false;
+  bool transform_timing = true;  // --no-transform-timing skips the transforms-alone section
   std::string sweep_model;  // --kappa-sweep DIR: error of the logits against plain, per matrix
   std::vector<std::string> only;  // --variants: run these (plain always first)
   veil::train::PartyOptions parties;  // --workers: a worker process instead of in-process ones
@@ -145,6 +147,7 @@ json run_model(const Options& o, const std::string& name) {
     std::unique_ptr<veil::train::Trainer> trainer;
     std::vector<double> ms;
     double setup_s = 0;
+    obf::ExecutorStats after_warmup;
     veil::model::CausalLM& model() { return enclave ? enclave->model() : *plain.model; }
   };
   std::vector<Built> built;
@@ -180,6 +183,7 @@ json run_model(const Options& o, const std::string& name) {
       auto t0 = Clock::now();
       (void)b.trainer->step(micro);
       if (i > 0) b.ms.push_back(ms_since(t0));
+      if (i == 0 && b.enclave) b.after_warmup = b.enclave->executor().stats();
     }
   json out = {{"model", name}, {"layers", cfg.num_layers}, {"vocab", cfg.vocab_size},
               {"worker", o.parties.workers.empty() ? "in-process" : o.parties.workers.front()},
@@ -187,15 +191,26 @@ json run_model(const Options& o, const std::string& name) {
   const double plain_ms = median(built[0].ms);
   for (auto& b : built) {
     const double m = median(b.ms);
+    double enclave_ms = 0, worker_ms = 0;
     json j = {{"step_ms", round3(m)}, {"ratio", round3(m / plain_ms)}, {"setup_s", round3(b.setup_s)}};
     if (b.enclave) {
       auto rep = b.enclave->report();
       j["bytes_per_token"] = round3(rep.at("bytes_per_token").get<double>());
       j["enclave_secret_mb"] = round3(rep.at("enclave_secret_bytes").get<double>() / 1e6);
+      // Mean per timed step: the executor's own work in the enclave (transforms, checks, copies)
+      // and its worker calls (the worker's products, codec and transport).
+      const auto& st = b.enclave->executor().stats();
+      enclave_ms = (st.enclave_seconds - b.after_warmup.enclave_seconds) * 1e3 / o.steps;
+      worker_ms = (st.worker_seconds - b.after_warmup.worker_seconds) * 1e3 / o.steps;
+      j["executor_enclave_ms"] = round3(enclave_ms);
+      j["executor_worker_ms"] = round3(worker_ms);
     }
-    std::printf("%s %-24s median step %8.1f ms  ratio %.3f\n", name.c_str(), b.v.name.c_str(), m, m / plain_ms);
+    std::printf("%s %-24s median step %8.1f ms  ratio %.3f", name.c_str(), b.v.name.c_str(), m, m / plain_ms);
+    if (b.enclave) std::printf("  (executor: enclave %.1f ms, worker calls %.1f ms per step)", enclave_ms, worker_ms);
+    std::printf("\n");
     out["variants"][b.v.name] = j;
   }
+  if (!o.transform_timing) return out;
   // The transforms alone on one [tokens, d] activation (d = hidden and MLP width).
   obf::SecretRng rng;
   json tr = json::object();
@@ -273,6 +288,7 @@ int main(int argc, char** argv) {
       else if (a == "--batch") o.batch = std::stoi(next());
       else if (a == "--vocab") o.vocab = std::stoll(next());
       else if (a == "--dense-full") o.dense_full = true;
+      else if (a == "--no-transform-timing") o.transform_timing = false;
       else if (a == "--kappa-sweep") o.sweep_model = next();
       else if (a == "--variants") o.only = split_commas(next());
       else if (a == "--workers") o.parties.workers = split_commas(next());
@@ -285,9 +301,10 @@ int main(int argc, char** argv) {
     }
     if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
     veil::runtime::configure_threads({});
+    const auto allocator = veil::runtime::keep_freed_memory();  // as the veil CLI does
     veil::designs::register_builtin_designs();
-    std::printf("bench obfuscatune: %s, batch %d x seq %d, %d steps\n", veil::runtime::describe_threads().c_str(),
-                o.batch, o.seq, o.steps);
+    std::printf("bench obfuscatune: %s, malloc %s, batch %d x seq %d, %d steps\n",
+                veil::runtime::describe_threads().c_str(), allocator.c_str(), o.batch, o.seq, o.steps);
     json all = {{"bench", "obfuscatune"}, {"threads", veil::runtime::describe_threads()}, {"models", json::array()}};
     if (!o.sweep_model.empty()) {
       all["kappa_sweep"] = {{"model", o.sweep_model}, {"rows", kappa_sweep(o.sweep_model)}};

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
+
 #include "veil/util/check.h"
 
 namespace veil::designs::obfuscatune {
@@ -13,6 +15,10 @@ std::vector<std::int32_t> proj_ids(std::span<const Proj> projs) {
   std::vector<std::int32_t> ids;
   for (Proj p : projs) ids.push_back(static_cast<std::int32_t>(p));
   return ids;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 std::vector<std::int64_t> with_last(at::IntArrayRef sizes, std::int64_t last) {
@@ -134,6 +140,7 @@ void ObfuscatedExecutor::check_rows(const at::Tensor& lhs, const at::Tensor& rhs
 
 std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const Proj> projs, const at::Tensor& x) {
   at::NoGradGuard no_grad;
+  auto t0 = std::chrono::steady_clock::now();
   const GroupSecrets& gs = group(layer, projs[0]);
   VEIL_CHECK_ARG(x.size(-1) == gs.in_dim, "obfuscatune: layer ", layer, " input has ", x.size(-1), " features, expected ",
                  gs.in_dim);
@@ -144,7 +151,11 @@ std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const P
   q.layer = layer;
   q.ints = proj_ids(projs);
   q.tensors["x"] = xs;
+  stats_.enclave_seconds += seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   transport::Message reply = pool_.for_layer(layer).call(std::move(q));
+  stats_.worker_seconds += seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   const at::Tensor& ys = reply.tensor("y");
   std::vector<std::int64_t> outs;
   std::int64_t total = 0;
@@ -172,11 +183,13 @@ std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const P
     at::Tensor y = sites_.at({layer, projs[i]}).out.apply(parts[i], Side::kInverse);
     out.push_back(y.reshape(with_last(x.sizes(), outs[i])).to(x.scalar_type()));
   }
+  stats_.enclave_seconds += seconds_since(t0);
   return out;
 }
 
 at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, std::span<const at::Tensor> grads) {
   at::NoGradGuard no_grad;
+  auto t0 = std::chrono::steady_clock::now();
   const GroupSecrets& gs = group(layer, projs[0]);
   std::vector<at::Tensor> parts, ts;
   for (std::size_t i = 0; i < projs.size(); ++i) {
@@ -191,7 +204,11 @@ at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, 
   q.layer = layer;
   q.ints = proj_ids(projs);
   q.tensors["g"] = g;
+  stats_.enclave_seconds += seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   transport::Message reply = pool_.for_layer(layer).call(std::move(q));
+  stats_.worker_seconds += seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   const at::Tensor& gxs = reply.tensor("gx");
   VEIL_CHECK_ARG(gxs.dim() == 2 && gxs.size(0) == rows && gxs.size(1) == gs.in_dim && gxs.scalar_type() == at::kFloat,
                  "obfuscatune: worker returned gx of shape ", gxs.sizes(), ", expected [", rows, ", ", gs.in_dim, "]");
@@ -203,7 +220,9 @@ at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, 
     check_rows(xd.mv(gs.s), gd.mv(t), scale, layer, projs, "backward");
   }
   at::Tensor gx = gs.in.apply(gxs, Side::kTranspose);
-  return gx.reshape(with_last(grads[0].sizes(), gs.in_dim)).to(grads[0].scalar_type());
+  gx = gx.reshape(with_last(grads[0].sizes(), gs.in_dim)).to(grads[0].scalar_type());
+  stats_.enclave_seconds += seconds_since(t0);
+  return gx;
 }
 
 ParameterShare enclave_parameter_share(const model::ModelConfig& cfg) {

@@ -79,7 +79,9 @@ TEST(ObfuscatuneEnclave, TrainsLikePlainAtKappaOne) {
       double d = 0;
       for (std::size_t i = 0; i < pa.size(); ++i) d = std::max(d, (pa[i] - pb[i]).abs().max().item<double>());
       EXPECT_LT(d, 1e-5) << fx << " adapter after 3 steps";
-      if (opts.count("freivalds")) EXPECT_GT(p.enclave->executor().stats().freivalds_checks, 0);
+      if (opts.count("freivalds")) {
+        EXPECT_GT(p.enclave->executor().stats().freivalds_checks, 0);
+      }
     }
   }
 }

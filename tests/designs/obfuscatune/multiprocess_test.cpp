@@ -189,8 +189,9 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
   std::int64_t compared = 0;
   for (const auto& e : entries) {
     EXPECT_TRUE(e.message.blobs.empty()) << e.message.op;
-    if (e.message.op.rfind("obfuscatune.", 0) == 0)  // (worker.info carries the layer range)
+    if (e.message.op.rfind("obfuscatune.", 0) == 0) {  // (worker.info carries the layer range)
       for (auto v : e.message.ints) EXPECT_TRUE(v >= 0 && v < 16) << e.message.op << " carries int " << v;
+    }
     for (const auto& [name, t] : e.message.tensors) {
       ASSERT_TRUE(at::isFloatingType(t.scalar_type())) << e.message.op << " " << name << " carries integers";
       if (t.dim() != 2) continue;

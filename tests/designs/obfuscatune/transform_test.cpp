@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "veil/designs/obfuscatune/kronecker.h"
 #include "veil/designs/obfuscatune/options.h"
 #include "veil/designs/obfuscatune/secret_rng.h"
 
@@ -82,6 +83,36 @@ TEST(ObfuscatuneTransform, KroneckerFactorsAreBalancedAndCoverTheSize) {
   SecretRng rng;
   at::Tensor r = SecretTransform::draw(MatrixKind::kKronecker, 96, 1, rng).dense();
   EXPECT_EQ(r.eq(0).sum().item<std::int64_t>(), 0);
+}
+
+// The row kernel against R assembled independently (at::kron of the factors, permutation and sign
+// matrices) in float64: float64 rows to 1e-12, float32 rows (also strided, as a column block of a
+// fused reply) to float32 rounding, forward and inverse; sizes with two and three factors and
+// with a remainder block.
+TEST(ObfuscatuneTransform, KroneckerKernelMatchesADenseFloat64Reference) {
+  SecretRng rng;
+  EXPECT_EQ(KroneckerTransform::factor(1030), (std::vector<std::int64_t>{32, 32}));  // a remainder of 6
+  EXPECT_EQ(KroneckerTransform::factor(2048).size(), 3u);
+  for (std::int64_t d : {1, 7, 96, 173, 768, 1030, 2048}) {
+    auto t = KroneckerTransform::draw(d, rng);
+    at::Tensor r = t.reference_matrix();
+    ASSERT_EQ(r.sizes(), (std::vector<std::int64_t>{d, d}));
+    if (d <= 1030) {
+      EXPECT_LT((r.mm(r.t()) - at::eye(d, at::kDouble)).abs().max().item<double>(), 1e-12) << d;
+    }
+    at::Tensor x = rng.normal({37, d});
+    at::Tensor want = x.mm(r), want_inv = x.mm(r.t());
+    EXPECT_LT((t.apply(x, false) - want).abs().max().item<double>(), 1e-12) << d;
+    EXPECT_LT((t.apply(x, true) - want_inv).abs().max().item<double>(), 1e-12) << d;
+    at::Tensor wide = rng.normal({37, d + 5}).to(at::kFloat);
+    at::Tensor xf = wide.narrow(1, 3, d);  // rows with stride d + 5
+    const double scale = x.abs().max().item<double>();
+    EXPECT_LT((t.apply(xf, false).to(at::kDouble) - xf.to(at::kDouble).mm(r)).abs().max().item<double>(), 2e-5 * scale)
+        << d;
+    EXPECT_LT((t.apply(xf, true).to(at::kDouble) - xf.to(at::kDouble).mm(r.t())).abs().max().item<double>(),
+              2e-5 * scale)
+        << d;
+  }
 }
 
 TEST(ObfuscatuneTransform, FreshDrawsDiffer) {

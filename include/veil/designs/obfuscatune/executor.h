@@ -39,6 +39,9 @@ struct ExecutorStats {
   std::int64_t freivalds_checks = 0;
   std::int64_t secret_bytes = 0;    // transforms and Freivalds vectors held in the enclave
   std::int64_t worker_weight_bytes = 0;
+  // Wall time inside forward()/backward(): the enclave's transforms (and Freivalds checks), and
+  // the worker calls (codec and transport included).
+  double enclave_seconds = 0, worker_seconds = 0;
 };
 
 class ObfuscatedExecutor final : public model::LinearExecutor {
