@@ -60,6 +60,7 @@ constexpr std::int64_t kSeq = 256, kBatch = 1, kPromptTokens = 32;
 struct Options {
   std::vector<std::string> models = {"gpt2", "llama1b"};
   int steps = -1, warmup = 1, layers = -1, gen_tokens = 32;
+  int rounds = 1;  // --rounds N: the whole interleaved sequence N times; per setting the medians
   bool sweep = false, python = true, json_only = false, breakdown = false;
   std::string op_trace;  // --op-trace FILE: a Chrome trace of one more training step (libtorch profiler)
   // Thread settings used without --threads-sweep (0: number of cores), as "blas/omp".
@@ -341,6 +342,34 @@ json summary(const json& r) {
           {"peak_rss_mb", r.at("peak_rss_mb")}};
 }
 
+json summary_with_rounds(const json& r) {
+  json s = summary(r);
+  if (r.contains("train_tokens_per_s_rounds")) s["train_tokens_per_s_rounds"] = r.at("train_tokens_per_s_rounds");
+  return s;
+}
+
+// One thread setting measured in several rounds: medians of the timings, the largest peak RSS,
+// and the per-round training throughputs for the record.
+json merge_rounds(const std::vector<json>& runs) {
+  json out = runs.front();
+  if (runs.size() == 1) return out;
+  for (const char* key : {"step_ms_median", "train_tokens_per_s", "gen_tokens_per_s", "decode_tokens_per_s", "prefill_ms"}) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.at(key).get<double>());
+    out[key] = round3(median(v));
+  }
+  json per_round = json::array();
+  double rss = 0;
+  for (const auto& r : runs) {
+    per_round.push_back(r.at("train_tokens_per_s"));
+    rss = std::max(rss, r.at("peak_rss_mb").get<double>());
+  }
+  out["peak_rss_mb"] = rss;
+  out["train_tokens_per_s_rounds"] = per_round;
+  out["rounds"] = runs.size();
+  return out;
+}
+
 int run_parent(Options o) {
   const int n = cores();
   std::vector<Combo> combos;
@@ -370,18 +399,28 @@ int run_parent(Options o) {
       std::printf("== %s: %d/%lld layers%s, %d timed steps after %d warmup\n", m.c_str(), layers,
                   static_cast<long long>(full), layers < full ? " (reduced to fit the time budget)" : "", steps,
                   o.warmup);
-    std::vector<json> veil_runs, torch_runs;
-    // Interleave the sides per thread setting so that drifting machine load hits both alike.
-    for (std::size_t i = 0; i < std::max(combos.size(), torch_combos.size()); ++i) {
-      if (i < combos.size())
-        if (auto r = run_veil(o, m, combos[i], layers, steps)) veil_runs.push_back(*r);
-      if (py && i < torch_combos.size())
-        if (auto r = run_torch(o, m, torch_combos[i], layers, steps)) {
-          (*r)["blas"] = torch_combos[i].blas;
-          (*r)["omp"] = torch_combos[i].omp;
-          torch_runs.push_back(*r);
-        }
+    // Interleave the sides per thread setting, and repeat the sequence --rounds times, so that
+    // drifting machine load hits both alike; each setting is then the median over its rounds.
+    const std::size_t settings = std::max(combos.size(), torch_combos.size());
+    std::vector<std::vector<json>> veil_rounds(settings), torch_rounds(settings);
+    for (int round = 0; round < o.rounds; ++round) {
+      if (o.rounds > 1 && !o.json_only) std::printf("-- round %d of %d\n", round + 1, o.rounds);
+      for (std::size_t i = 0; i < settings; ++i) {
+        if (i < combos.size())
+          if (auto r = run_veil(o, m, combos[i], layers, steps)) veil_rounds[i].push_back(*r);
+        if (py && i < torch_combos.size())
+          if (auto r = run_torch(o, m, torch_combos[i], layers, steps)) {
+            (*r)["blas"] = torch_combos[i].blas;
+            (*r)["omp"] = torch_combos[i].omp;
+            torch_rounds[i].push_back(*r);
+          }
+      }
     }
+    std::vector<json> veil_runs, torch_runs;
+    for (const auto& runs : veil_rounds)
+      if (!runs.empty()) veil_runs.push_back(merge_rounds(runs));
+    for (const auto& runs : torch_rounds)
+      if (!runs.empty()) torch_runs.push_back(merge_rounds(runs));
     if (veil_runs.empty()) {
       std::fprintf(stderr, "bench_engine: no Veil measurement for %s\n", m.c_str());
       return 1;
@@ -389,7 +428,7 @@ int run_parent(Options o) {
     json mj = {{"layers", layers}, {"full_layers", full}, {"steps", steps}, {"warmup", o.warmup}};
     const json* vt = best_by(veil_runs, "train_tokens_per_s");
     const json* vg = best_by(veil_runs, "gen_tokens_per_s");
-    mj["veil"] = summary(*vt);
+    mj["veil"] = summary_with_rounds(*vt);
     mj["veil"]["gen_threads"] = summary(*vg)["threads"];
     mj["veil"]["gen_tokens_per_s"] = vg->at("gen_tokens_per_s");
     mj["veil"]["decode_tokens_per_s"] = vg->at("decode_tokens_per_s");
@@ -414,7 +453,7 @@ int run_parent(Options o) {
     if (!torch_runs.empty()) {
       const json* pt = best_by(torch_runs, "train_tokens_per_s");
       const json* pg = best_by(torch_runs, "gen_tokens_per_s");
-      mj["pytorch"] = summary(*pt);
+      mj["pytorch"] = summary_with_rounds(*pt);
       mj["pytorch"]["gen_threads"] = summary(*pg)["threads"];
       mj["pytorch"]["gen_tokens_per_s"] = pg->at("gen_tokens_per_s");
       mj["pytorch"]["decode_tokens_per_s"] = pg->at("decode_tokens_per_s");
@@ -447,6 +486,7 @@ int run_parent(Options o) {
               {"prompt_tokens", kPromptTokens},
               {"gen_tokens", o.gen_tokens},
               {"threads_sweep", o.sweep},
+              {"rounds", o.rounds},
               {"pytorch", py},
               {"models", models},
               {"goal_1_2x_met", all_met}};
@@ -466,6 +506,7 @@ void usage() {
       "  --veil-threads B/O          without the sweep (default N/1, 0 = cores)\n"
       "  --torch-threads B/O         without the sweep (default N/1, 0 = cores)\n"
       "  --breakdown                 also time forward+loss and backward separately (Veil)\n"
+      "  --rounds N                  repeat the interleaved Veil/PyTorch runs N times, report medians (default 1)\n"
       "  --op-trace FILE             write a Chrome trace of one more Veil training step (per-op times)\n"
       "  --no-python                 skip the PyTorch side\n"
       "  --json-only                 print only the final JSON line\n");
@@ -505,6 +546,7 @@ int main(int argc, char** argv) {
       else if (a == "--torch-threads") parse_pair(next(), o.torch_blas, o.torch_omp);
       else if (a == "--breakdown") o.breakdown = true;
       else if (a == "--op-trace") o.op_trace = next();
+      else if (a == "--rounds") o.rounds = std::stoi(next());
       else if (a == "--no-python") o.python = false;
       else if (a == "--json-only") o.json_only = true;
       else if (a == "--child") {
@@ -517,7 +559,8 @@ int main(int argc, char** argv) {
         return 0;
       } else throw std::invalid_argument("unknown option " + a);
     }
-    if (o.steps == 0 || o.warmup < 0 || o.gen_tokens < 1) throw std::invalid_argument("bad --steps/--warmup/--gen-tokens");
+    if (o.steps == 0 || o.warmup < 0 || o.gen_tokens < 1 || o.rounds < 1)
+      throw std::invalid_argument("bad --steps/--warmup/--gen-tokens/--rounds");
     return o.child ? run_child(o) : run_parent(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_engine: %s\n", e.what());

@@ -77,11 +77,15 @@ LoraAdapters::LoraAdapters(const ModelConfig& model, LoraConfig cfg, std::map<Li
   }
 }
 
-at::Tensor LoraAdapters::delta(const LinearSite& site, const at::Tensor& x) const {
+at::Tensor LoraAdapters::down(const LinearSite& site, const at::Tensor& x) const {
   const auto& p = pairs_.at(site);
   auto xin = (training_ && cfg_.dropout > 0) ? at::dropout(x, cfg_.dropout, true) : x;
   // Scale the rank-r intermediate: the smallest tensor of the branch.
-  return at::linear(at::linear(xin, p.a) * cfg_.scaling(), p.b);
+  return at::linear(xin, p.a) * cfg_.scaling();
+}
+
+at::Tensor LoraAdapters::delta(const LinearSite& site, const at::Tensor& x) const {
+  return at::linear(down(site, x), pairs_.at(site).b);
 }
 
 at::Tensor LoraAdapters::delta_weight(const LinearSite& site) const {

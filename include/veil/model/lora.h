@@ -42,8 +42,11 @@ class LoraAdapters {
   LoraAdapters(const ModelConfig& model, LoraConfig cfg, std::map<LinearSite, LoraPair> weights);
 
   [[nodiscard]] bool has(const LinearSite& site) const { return pairs_.count(site) != 0; }
-  // The LoRA branch's output for input x ([..., in]).
+  // The LoRA branch's output for input x ([..., in]): down(site, x)·Bᵀ.
   [[nodiscard]] at::Tensor delta(const LinearSite& site, const at::Tensor& x) const;
+  // The branch's rank-r intermediate, scaled: dropout(x)·Aᵀ·scaling ([..., r]). With B
+  // (pairs().at(site).b) a caller can fuse the up-projection into an addmm onto the base output.
+  [[nodiscard]] at::Tensor down(const LinearSite& site, const at::Tensor& x) const;
   // ΔW = B·A·scaling, [out, in].
   [[nodiscard]] at::Tensor delta_weight(const LinearSite& site) const;
 
