@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -52,13 +54,16 @@ TEST(Gemm, MatchesInt128ReferenceAcrossShapesLimbsAndDigits) {
     auto w = random_weights(s.k * s.n, s.maxabs, seed++);
     auto ref = reference(bt, s.rows, w, s.k, s.n);
     const int limbs = (s.bits + 7) / 8;
-    auto packed = pack_weights(w.data(), s.k, s.n, limbs);
-    for (int threads : {1, 2}) {
-      for (bool portable : {false, true}) {
-        std::vector<uint64_t> y(s.n * s.rows, 0xdeadbeef);
-        gemm_mod2k(bt.data(), s.rows, packed, y.data(), threads, portable);
-        ASSERT_EQ(y, ref) << "rows=" << s.rows << " k=" << s.k << " n=" << s.n << " bits=" << s.bits
-                          << " threads=" << threads << " portable=" << portable;
+    for (GemmKernel kernel : {GemmKernel::kVnni, GemmKernel::kAmx}) {
+      auto packed = pack_weights(w.data(), s.k, s.n, limbs, kernel);
+      for (int threads : {1, 2, 3}) {
+        for (bool portable : {false, true}) {
+          std::vector<uint64_t> y(s.n * s.rows, 0xdeadbeef);
+          gemm_mod2k(bt.data(), s.rows, packed, y.data(), threads, portable);
+          ASSERT_EQ(y, ref) << "rows=" << s.rows << " k=" << s.k << " n=" << s.n << " bits=" << s.bits
+                            << " threads=" << threads << " portable=" << portable
+                            << " kernel=" << static_cast<int>(kernel);
+        }
       }
     }
   }
@@ -73,10 +78,22 @@ TEST(Gemm, WorstCaseMagnitudesDoNotOverflowInt32Lanes) {
     w[j * n] = -127;
     w[j * n + 1] = 127;
   }
-  auto packed = pack_weights(w.data(), k, n, 8);
-  std::vector<uint64_t> y(n * rows);
-  gemm_mod2k(bt.data(), rows, packed, y.data(), 2);
-  EXPECT_EQ(y, reference(bt, rows, w, k, n));
+  const auto ref = reference(bt, rows, w, k, n);
+  for (GemmKernel kernel : {GemmKernel::kVnni, GemmKernel::kAmx}) {
+    auto packed = pack_weights(w.data(), k, n, 8, kernel);
+    std::vector<uint64_t> y(n * rows);
+    gemm_mod2k(bt.data(), rows, packed, y.data(), 2);
+    EXPECT_EQ(y, ref) << "kernel " << static_cast<int>(kernel);
+  }
+}
+
+TEST(Gemm, KernelsAvailableOnThisCpu) {
+  // Informational: which fast kernels the tests above exercised (an unavailable one falls back to
+  // the portable path, which is then what they compared).
+  std::cout << "VNNI " << gemm_has_vnni() << ", AMX " << gemm_has_amx() << "\n";
+  if (gemm_has_amx()) {
+    EXPECT_EQ(best_gemm_kernel(), GemmKernel::kAmx);
+  }
 }
 
 TEST(Gemm, RejectsBadWeightsAndSizes) {

@@ -6,6 +6,11 @@
 #endif
 #include <immintrin.h>
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -28,7 +33,7 @@ constexpr size_t kMcPanels = 4;     // row panels per packed block (~460 KB for 
 
 }  // namespace
 
-PackedWeights pack_weights(const int32_t* w, size_t k, size_t n, int limbs) {
+PackedWeights pack_weights(const int32_t* w, size_t k, size_t n, int limbs, GemmKernel kernel) {
   VEIL_CHECK_ARG(k >= 1 && k <= 65535, "inner dimension ", k, " outside [1, 65535] (int32 accumulation bound)");
   VEIL_CHECK_ARG(n >= 1 && n <= (size_t{1} << 24), "output dimension ", n, " outside [1, 2^24]");
   VEIL_CHECK_ARG(limbs >= 1 && limbs <= 8, "limb count ", limbs, " outside [1, 8]");
@@ -38,15 +43,18 @@ PackedWeights pack_weights(const int32_t* w, size_t k, size_t n, int limbs) {
     maxabs = std::max(maxabs, w[i] < 0 ? -w[i] : w[i]);
   }
   PackedWeights p;
+  p.kernel = kernel;
   p.k = k;
   p.n = n;
   p.limbs = limbs;
   p.digits = maxabs <= 127 ? 1 : (maxabs <= 32639 ? 2 : 3);
-  p.nr = nr_for(limbs);
-  p.groups = (k + 3) / 4;
+  const bool amx = kernel == GemmKernel::kAmx;
+  p.nr = amx ? 16 : nr_for(limbs);
+  p.groups = amx ? (k + 63) / 64 * 16 : (k + 3) / 4;
   const size_t nr = static_cast<size_t>(p.nr);
   const size_t col_groups = (n + nr - 1) / nr;
   p.panels = col_groups * static_cast<size_t>(p.digits);
+  if (amx) p.panels += p.panels % 2;  // tiles go in pairs; the extra panel is zero, no destination
   p.data.assign(p.panels * p.groups * nr * 4, 0);
   p.dest.assign(p.panels * nr, std::numeric_limits<uint32_t>::max());
   p.shift.assign(p.panels * nr, 0);
@@ -66,7 +74,8 @@ PackedWeights pack_weights(const int32_t* w, size_t k, size_t n, int limbs) {
             digit = ((v + 128) & 255) - 128;
             v = (v - digit) / 256;
           }
-          p.data[((panel * p.groups + j / 4) * nr + cc) * 4 + j % 4] = static_cast<int8_t>(digit);
+          const size_t at = amx ? (panel * nr + cc) * p.groups * 4 + j : ((panel * p.groups + j / 4) * nr + cc) * 4 + j % 4;
+          p.data[at] = static_cast<int8_t>(digit);
         }
       }
     }
@@ -223,9 +232,133 @@ VEIL_VNNI void gemm_vnni_l(const uint64_t* bt, size_t rows, const PackedWeights&
     }
   });
 }
+
+#define VEIL_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,amx-tile,amx-int8")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Adds the int32 tile sums c[16 packed columns][16 coefficients] of limb l of panel q, shifted by
+// 8 * (l + digit), into the output columns (wrapping uint64 = mod 2^64).
+VEIL_AMX void amx_epilogue(const int32_t* c, const PackedWeights& w, size_t q, int l, uint64_t* yt, size_t rows,
+                           size_t i0, __mmask8 mlo, __mmask8 mhi) {
+  for (size_t cc = 0; cc < 16; ++cc) {
+    const uint32_t d = w.dest[q * 16 + cc];
+    if (d == std::numeric_limits<uint32_t>::max()) continue;
+    const __m128i count = _mm_cvtsi32_si128(8 * l + w.shift[q * 16 + cc]);
+    const __m512i v = _mm512_load_si512(c + cc * 16);
+    const __m512i lo = _mm512_sll_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)), count);
+    const __m512i hi = _mm512_sll_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)), count);
+    uint64_t* y = yt + static_cast<size_t>(d) * rows + i0;
+    _mm512_mask_storeu_epi64(y, mlo, _mm512_add_epi64(_mm512_maskz_loadu_epi64(mlo, y), lo));
+    _mm512_mask_storeu_epi64(y + 8, mhi, _mm512_add_epi64(_mm512_maskz_loadu_epi64(mhi, y + 8), hi));
+  }
+}
+
+// Tiles: 0-3 accumulators (panel q / q+1 x limb l / l+1), 4-5 weights of panels q and q+1
+// (16 columns x 64 inner bytes), 6-7 limbs l and l+1 of 16 coefficients (VNNI layout from pack_block).
+template <int L>
+VEIL_AMX void gemm_amx_l(const uint64_t* bt, size_t rows, const PackedWeights& w, uint64_t* yt, int threads) {
+  const size_t rpanels = (rows + kPanelRows - 1) / kPanelRows;
+  const size_t pairs = w.panels / 2;
+  // Columns are split by panel pairs only when no logical column spans two pairs (digits 1 or 2).
+  const bool split_rows = rpanels >= 2 * static_cast<size_t>(threads) || pairs < 2 || w.digits > 2;
+  const size_t units = split_rows ? rpanels : pairs;
+  const size_t stride_a = w.groups * 4;
+  parallel_for(units, threads, [&](size_t u0, size_t u1, int) {
+    const size_t p_begin = split_rows ? u0 : 0, p_end = split_rows ? u1 : rpanels;
+    const size_t q_begin = split_rows ? 0 : 2 * u0, q_end = split_rows ? w.panels : 2 * u1;
+    const size_t i_begin = p_begin * kPanelRows, i_end = std::min(rows, p_end * kPanelRows);
+    for (size_t q = q_begin; q < q_end; ++q)
+      for (size_t cc = 0; cc < 16; ++cc) {
+        const uint32_t d = w.dest[q * 16 + cc];
+        if (d != std::numeric_limits<uint32_t>::max() && w.shift[q * 16 + cc] == 0)
+          std::fill(yt + static_cast<size_t>(d) * rows + i_begin, yt + static_cast<size_t>(d) * rows + i_end, 0);
+      }
+    TileConfig cfg;
+    for (int t = 0; t < 8; ++t) {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+    std::vector<uint8_t> buf(kMcPanels * kKcGroups * L * 64);
+    alignas(64) int32_t c[4][256];
+    for (size_t g0 = 0; g0 < w.groups; g0 += kKcGroups) {
+      const size_t ng = std::min(kKcGroups, w.groups - g0);  // a multiple of 16
+      for (size_t p0 = p_begin; p0 < p_end; p0 += kMcPanels) {
+        const size_t np = std::min(kMcPanels, p_end - p0);
+        pack_block<L>(bt, rows, w.k, p0, np, g0, ng, buf.data());
+        for (size_t q = q_begin; q < q_end; q += 2) {
+          const int8_t* a0 = w.data.data() + q * 16 * stride_a + g0 * 4;
+          const int8_t* a1 = a0 + 16 * stride_a;
+          for (size_t pp = 0; pp < np; ++pp) {
+            const size_t i0 = (p0 + pp) * kPanelRows;
+            const size_t valid = std::min(kPanelRows, rows - i0);
+            const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
+            const __mmask8 mhi =
+                static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
+            const uint8_t* b = buf.data() + pp * ng * L * 64;
+            for (int l = 0; l < L; l += 2) {
+              const bool two = l + 1 < L;
+              _tile_zero(0);
+              _tile_zero(1);
+              _tile_zero(2);
+              _tile_zero(3);
+              for (size_t g = 0; g < ng; g += 16) {
+                _tile_loadd(4, a0 + g * 4, stride_a);
+                _tile_loadd(5, a1 + g * 4, stride_a);
+                _tile_loadd(6, b + (g * L + static_cast<size_t>(l)) * 64, L * 64);
+                _tile_dpbsud(0, 4, 6);
+                _tile_dpbsud(1, 5, 6);
+                if (two) {
+                  _tile_loadd(7, b + (g * L + static_cast<size_t>(l) + 1) * 64, L * 64);
+                  _tile_dpbsud(2, 4, 7);
+                  _tile_dpbsud(3, 5, 7);
+                }
+              }
+              _tile_stored(0, c[0], 64);
+              _tile_stored(1, c[1], 64);
+              amx_epilogue(c[0], w, q, l, yt, rows, i0, mlo, mhi);
+              amx_epilogue(c[1], w, q + 1, l, yt, rows, i0, mlo, mhi);
+              if (two) {
+                _tile_stored(2, c[2], 64);
+                _tile_stored(3, c[3], 64);
+                amx_epilogue(c[2], w, q, l + 1, yt, rows, i0, mlo, mhi);
+                amx_epilogue(c[3], w, q + 1, l + 1, yt, rows, i0, mlo, mhi);
+              }
+            }
+          }
+        }
+      }
+    }
+    _tile_release();
+  });
+}
 #endif
 
 }  // namespace
+
+bool gemm_has_amx() {
+#if defined(__x86_64__) && defined(__linux__)
+  static const bool ok = [] {
+    if (!gemm_has_vnni() || !__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-int8")) return false;
+    // Linux hands out the 8 KB tile state only on request (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+GemmKernel best_gemm_kernel() {
+  return gemm_has_amx() ? GemmKernel::kAmx : (gemm_has_vnni() ? GemmKernel::kVnni : GemmKernel::kPortable);
+}
 
 bool gemm_has_vnni() {
 #if defined(__x86_64__)
@@ -242,11 +375,25 @@ void gemm_mod2k(const uint64_t* bt, size_t rows, const PackedWeights& w, uint64_
                 bool force_portable) {
   VEIL_CHECK_ARG(rows >= 1, "GEMM with zero rows");
   if (threads < 1) threads = 1;
-  if (force_portable || !gemm_has_vnni()) {
+  const bool amx = w.kernel == GemmKernel::kAmx && gemm_has_amx();
+  const bool vnni = w.kernel == GemmKernel::kVnni && gemm_has_vnni();
+  if (force_portable || (!amx && !vnni)) {
     gemm_portable(bt, rows, w, yt, threads);
     return;
   }
 #if defined(__x86_64__)
+  if (amx) {
+    switch (w.limbs) {
+      case 1: return gemm_amx_l<1>(bt, rows, w, yt, threads);
+      case 2: return gemm_amx_l<2>(bt, rows, w, yt, threads);
+      case 3: return gemm_amx_l<3>(bt, rows, w, yt, threads);
+      case 4: return gemm_amx_l<4>(bt, rows, w, yt, threads);
+      case 5: return gemm_amx_l<5>(bt, rows, w, yt, threads);
+      case 6: return gemm_amx_l<6>(bt, rows, w, yt, threads);
+      case 7: return gemm_amx_l<7>(bt, rows, w, yt, threads);
+      default: return gemm_amx_l<8>(bt, rows, w, yt, threads);
+    }
+  }
   switch (w.limbs) {
     case 1: return gemm_vnni_l<1>(bt, rows, w, yt, threads);
     case 2: return gemm_vnni_l<2>(bt, rows, w, yt, threads);
