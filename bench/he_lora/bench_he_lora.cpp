@@ -1,6 +1,7 @@
 // he-lora against plain LoRA, side by side in one run: training step time (stories260K and a
 // Llama-3.2-1B-shaped model with random weights), and bytes on the wire per generated token.
-// Medians over --reps steps after one warm-up step; ends with ONE JSON line.
+// Medians over --reps steps after one warm-up step (also for the Llama-1B shape, whose default
+// --reps 3 used to be fixed at 1); ends with ONE JSON line, with /proc/loadavg at start and end.
 //
 //   bench_he_lora [--reps N] [--tokens T] [--skip-1b] [--model DIR]
 //   bench_he_lora --curves OUT.svg [--steps S]   loss curves at 4, 6, 8, 12, 16 bits and plain
@@ -43,6 +44,12 @@ namespace {
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+std::string loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::string line;
+  std::getline(f, line);
+  return line;
 }
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -327,6 +334,7 @@ int main(int argc, char** argv) {
   runtime::configure_threads();
   std::cout << "threads: " << runtime::describe_threads() << "\n";
   nlohmann::json out;
+  out["loadavg_start"] = loadavg();
   try {
     if (greedy) {
       out["greedy"] = greedy_sweep(model_dir);
@@ -379,9 +387,9 @@ int main(int argc, char** argv) {
       // difference and 16 layers are extrapolated.
       auto mb1 = random_batch(1, tokens_1b, 128256, 6);
       std::map<std::string, std::string> opts{{"lm_head", "local"}, {"embed", "local"}};
-      auto one = compare(random_files(llama_1b(1)), mb1, 1, opts);
+      auto one = compare(random_files(llama_1b(1)), mb1, reps, opts);
       std::cout << "llama1b-1layer: " << one.dump() << "\n";
-      auto two = compare(random_files(llama_1b(2)), mb1, 1, opts);
+      auto two = compare(random_files(llama_1b(2)), mb1, reps, opts);
       std::cout << "llama1b-2layers: " << two.dump() << "\n";
       const double he_layer = two["he_step_s"].get<double>() - one["he_step_s"].get<double>();
       const double plain_layer = two["plain_step_s"].get<double>() - one["plain_step_s"].get<double>();
@@ -397,6 +405,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   out["peak_rss_bytes"] = runtime::peak_rss_bytes();
+  out["loadavg_end"] = loadavg();
   std::cout << out.dump() << std::endl;
   return 0;
 }

@@ -12,8 +12,10 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "he/util/parallel.h"
 #include "veil/util/check.h"
@@ -357,7 +359,15 @@ bool gemm_has_amx() {
 }
 
 GemmKernel best_gemm_kernel() {
-  return gemm_has_amx() ? GemmKernel::kAmx : (gemm_has_vnni() ? GemmKernel::kVnni : GemmKernel::kPortable);
+  // VEIL_HE_GEMM=vnni or =portable caps the choice (A/B measurements).
+  static const GemmKernel best = [] {
+    const char* e = std::getenv("VEIL_HE_GEMM");
+    const std::string cap = e ? e : "";
+    if (cap == "portable") return GemmKernel::kPortable;
+    if (gemm_has_amx() && cap != "vnni") return GemmKernel::kAmx;
+    return gemm_has_vnni() ? GemmKernel::kVnni : GemmKernel::kPortable;
+  }();
+  return best;
 }
 
 bool gemm_has_vnni() {

@@ -39,7 +39,8 @@ struct PackedWeights {
 [[nodiscard]] bool gemm_has_vnni();
 // True when the CPU has AMX-INT8 and the kernel granted this process the tile state (asked once).
 [[nodiscard]] bool gemm_has_amx();
-// The fastest kernel available here (AMX, else VNNI, else portable).
+// The fastest kernel available here (AMX, else VNNI, else portable); the environment variable
+// VEIL_HE_GEMM=vnni or =portable caps it (A/B measurements).
 [[nodiscard]] GemmKernel best_gemm_kernel();
 
 // Packs W (k x n row-major, |W| <= 32767) for coefficients of `limbs` bytes (1..8), for `kernel`
