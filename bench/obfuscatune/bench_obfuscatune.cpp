@@ -118,14 +118,19 @@ struct Variant {
 
 json run_model(const Options& o, const std::string& name) {
   const auto cfg = make_config(name, o.layers, o.vocab);
-  std::vector<Variant> variants{{"plain", {}},
-                                {"kronecker-paper", {{"matrix", "kronecker"}, {"variant", "paper"}}},
-                                {"kronecker-full", {{"matrix", "kronecker"}}},
-                                {"kronecker-full+freivalds", {{"matrix", "kronecker"}, {"freivalds", "1"}}},
-                                {"dense-paper", {{"matrix", "orthogonal"}, {"variant", "paper"}}},
-                                {"hadamard-paper", {{"matrix", "hadamard"}, {"variant", "paper"}}},
-                                {"hadamard-full", {{"matrix", "hadamard"}}}};
-  if (name == "gpt2" || o.dense_full) variants.push_back({"dense-full", {{"matrix", "orthogonal"}}});
+  std::vector<Variant> variants{
+      {"plain", {}},
+      {"kronecker-paper", {{"matrix", "kronecker"}, {"variant", "paper"}}},
+      {"kronecker-matched", {{"matrix", "kronecker"}, {"variant", "matched"}}},
+      {"kronecker-full", {{"matrix", "kronecker"}, {"variant", "full"}}},
+      {"kronecker-matched+freivalds", {{"matrix", "kronecker"}, {"variant", "matched"}, {"freivalds", "1"}}},
+      {"kronecker-full+freivalds", {{"matrix", "kronecker"}, {"variant", "full"}, {"freivalds", "1"}}},
+      {"dense-paper", {{"matrix", "orthogonal"}, {"variant", "paper"}}},
+      {"dense-matched", {{"matrix", "orthogonal"}, {"variant", "matched"}}},
+      {"hadamard-paper", {{"matrix", "hadamard"}, {"variant", "paper"}}},
+      {"hadamard-matched", {{"matrix", "hadamard"}, {"variant", "matched"}}},
+      {"hadamard-full", {{"matrix", "hadamard"}, {"variant", "full"}}}};
+  if (name == "gpt2" || o.dense_full) variants.push_back({"dense-full", {{"matrix", "orthogonal"}, {"variant", "full"}}});
   if (!o.only.empty()) {
     std::vector<Variant> kept{variants.front()};
     for (const auto& want : o.only) {

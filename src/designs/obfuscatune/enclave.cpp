@@ -1,5 +1,7 @@
 #include "veil/designs/obfuscatune/enclave.h"
 
+#include "designs/obfuscatune/matched.h"
+
 #include "veil/designs/registry.h"
 #include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
@@ -11,7 +13,8 @@ ObfuscatuneEnclave::ObfuscatuneEnclave(model::ModelFiles files, ObfuscatuneOptio
                                        std::shared_ptr<model::LoraAdapters> lora)
     : cfg_(files.config) {
   executor_ = std::make_shared<ObfuscatedExecutor>(cfg_, std::move(files.weights.linear), opts, std::move(pool));
-  model_ = model::build_model(cfg_, std::move(files.weights.params), executor_);
+  model_ = opts.variant == Variant::kMatched ? make_matched_model(cfg_, std::move(files.weights.params), executor_)
+                                             : model::build_model(cfg_, std::move(files.weights.params), executor_);
   set_adapters(std::move(lora));
 }
 

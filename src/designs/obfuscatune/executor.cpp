@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "designs/obfuscatune/matched.h"
 #include "veil/util/check.h"
 
 namespace veil::designs::obfuscatune {
@@ -44,13 +45,21 @@ ObfuscatedExecutor::ObfuscatedExecutor(const model::ModelConfig& cfg, model::Lin
     for (Proj p : g.projs) group_of_[p] = g.projs[0];
 
   const bool paper = opts_.variant == Variant::kPaper;
+  const bool matched = opts_.variant == Variant::kMatched;
   const bool check = opts_.freivalds_rate > 0;
   for (int l = 0; l < cfg_.num_layers; ++l) {
+    MatchedLayer ml;
+    if (matched) ml = draw_matched_layer(cfg_, rng_);
     for (const auto& g : roles) {
       GroupSecrets gs;
       gs.in_dim = model::proj_shape(cfg_, g.projs[0]).second;
-      gs.in = SecretTransform::draw(paper && !g.input_side ? MatrixKind::kIdentity : opts_.matrix, gs.in_dim,
-                                    opts_.kappa, rng_);
+      if (auto pre = ml.preapplied_in.find(g.projs[0]); pre != ml.preapplied_in.end()) {
+        gs.in = pre->second;
+        gs.preapplied = true;
+      } else {
+        gs.in = SecretTransform::draw(paper && !g.input_side ? MatrixKind::kIdentity : opts_.matrix, gs.in_dim,
+                                      opts_.kappa, rng_);
+      }
       if (check) gs.s = rng_.normal({gs.in_dim});
       for (Proj p : g.projs) {
         auto it = weights.find({l, p});
@@ -61,8 +70,15 @@ ObfuscatedExecutor::ObfuscatedExecutor(const model::ModelConfig& cfg, model::Lin
         ss.out_dim = w.size(0);
         VEIL_CHECK_ARG(w.size(1) == gs.in_dim, "obfuscatune: ", model::proj_module_name(p), " at layer ", l,
                        " has ", w.size(1), " inputs, expected ", gs.in_dim);
-        ss.out = SecretTransform::draw(paper && g.input_side ? MatrixKind::kIdentity : opts_.matrix, ss.out_dim,
-                                       opts_.kappa, rng_);
+        if (auto kept = ml.kept_out.find(p); kept != ml.kept_out.end()) {
+          ss.out = kept->second;
+          ss.kept = true;
+        } else {
+          ss.out = SecretTransform::draw(paper && g.input_side ? MatrixKind::kIdentity : opts_.matrix, ss.out_dim,
+                                         opts_.kappa, rng_);
+        }
+        VEIL_CHECK_STATE(ss.out.dim() == ss.out_dim && gs.in.dim() == gs.in_dim, "obfuscatune: transform sizes of ",
+                         model::proj_module_name(p), " do not match its weight");
         // W* = R_outᵀ · W · R_in⁻ᵀ: (Wᵀ·R_out)ᵀ, then times R_in⁻ᵀ on the right.
         at::Tensor ws = gs.in.apply(ss.out.apply(w.t(), Side::kR).t(), Side::kInverseTranspose).contiguous();
         if (check) {
@@ -112,6 +128,14 @@ const SecretTransform& ObfuscatedExecutor::output_transform(int layer, Proj p) c
   return it->second.out;
 }
 
+bool ObfuscatedExecutor::output_kept(int layer, Proj p) const {
+  auto it = sites_.find({layer, p});
+  VEIL_CHECK_ARG(it != sites_.end(), "obfuscatune: no ", model::proj_module_name(p), " at layer ", layer);
+  return it->second.kept;
+}
+
+bool ObfuscatedExecutor::input_preapplied(int layer, Proj p) const { return group(layer, p).preapplied; }
+
 std::vector<at::Tensor> ObfuscatedExecutor::linear(int layer, std::span<const Proj> projs, const at::Tensor& x) {
   if (layer == cfg_.num_layers) {  // the LM head, in the enclave
     VEIL_CHECK_ARG(projs.size() == 1 && projs[0] == Proj::kLmHead, "obfuscatune: only the LM head follows the blocks");
@@ -144,7 +168,8 @@ std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const P
   const GroupSecrets& gs = group(layer, projs[0]);
   VEIL_CHECK_ARG(x.size(-1) == gs.in_dim, "obfuscatune: layer ", layer, " input has ", x.size(-1), " features, expected ",
                  gs.in_dim);
-  at::Tensor xs = gs.in.apply(x.reshape({-1, gs.in_dim}).to(at::kFloat), Side::kR).contiguous();
+  at::Tensor x2 = x.reshape({-1, gs.in_dim}).to(at::kFloat);
+  at::Tensor xs = (gs.preapplied ? x2 : gs.in.apply(x2, Side::kR)).contiguous();
   const std::int64_t rows = xs.size(0);
   transport::Message q;
   q.op = "obfuscatune.forward";
@@ -180,7 +205,8 @@ std::vector<at::Tensor> ObfuscatedExecutor::forward(int layer, std::span<const P
   auto parts = at::split_with_sizes(ys, outs, 1);
   std::vector<at::Tensor> out;
   for (std::size_t i = 0; i < projs.size(); ++i) {
-    at::Tensor y = sites_.at({layer, projs[i]}).out.apply(parts[i], Side::kInverse);
+    const SiteSecrets& ss = sites_.at({layer, projs[i]});
+    at::Tensor y = ss.kept ? parts[i] : ss.out.apply(parts[i], Side::kInverse);
     out.push_back(y.reshape(with_last(x.sizes(), outs[i])).to(x.scalar_type()));
   }
   stats_.enclave_seconds += seconds_since(t0);
@@ -194,7 +220,8 @@ at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, 
   std::vector<at::Tensor> parts, ts;
   for (std::size_t i = 0; i < projs.size(); ++i) {
     const auto& ss = sites_.at({layer, projs[i]});
-    parts.push_back(ss.out.apply(grads[i].reshape({-1, ss.out_dim}).to(at::kFloat), Side::kInverseTranspose));
+    at::Tensor gi = grads[i].reshape({-1, ss.out_dim}).to(at::kFloat);
+    parts.push_back(ss.kept ? gi : ss.out.apply(gi, Side::kInverseTranspose));
     if (ss.t.defined()) ts.push_back(ss.t);
   }
   at::Tensor g = parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, 1).contiguous();
@@ -219,7 +246,7 @@ at::Tensor ObfuscatedExecutor::backward(int layer, std::span<const Proj> projs, 
     at::Tensor scale = xd.norm(2, 1) * gs.s.norm() + gd.norm(2, 1) * t.norm();
     check_rows(xd.mv(gs.s), gd.mv(t), scale, layer, projs, "backward");
   }
-  at::Tensor gx = gs.in.apply(gxs, Side::kTranspose);
+  at::Tensor gx = gs.preapplied ? gxs : gs.in.apply(gxs, Side::kTranspose);
   gx = gx.reshape(with_last(grads[0].sizes(), gs.in_dim)).to(grads[0].scalar_type());
   stats_.enclave_seconds += seconds_since(t0);
   return gx;

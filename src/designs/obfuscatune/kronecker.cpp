@@ -101,53 +101,58 @@ KroneckerTransform KroneckerTransform::draw(std::int64_t dim, SecretRng& rng) {
 
 namespace {
 
+// C[:, j..] = A·B[:, j..] for the columns that fill tiles of W vectors of VB bytes (register tiles
+// of 4 rows × W vectors; GCC vector extensions, so AVX-512/AVX2 FMA under -march=native); returns
+// the first column left.
+template <typename T, int VB, int W>
+std::int64_t gemm_columns(const T* __restrict a, std::int64_t lda, const T* __restrict b, std::int64_t ldb,
+                          T* __restrict c, std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k,
+                          std::int64_t j) {
+  typedef T V __attribute__((vector_size(VB), __may_alias__, aligned(sizeof(T))));
+  constexpr std::int64_t L = VB / sizeof(T);
+  auto load = [](const T* p) { return *reinterpret_cast<const V*>(p); };
+  for (; j + W * L <= n; j += W * L) {
+    std::int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      V acc[4][W] = {};
+      const T* a0 = a + i * lda;
+      for (std::int64_t p = 0; p < k; ++p) {
+        V bv[W];
+        for (int w = 0; w < W; ++w) bv[w] = load(b + p * ldb + j + w * L);
+        for (int r = 0; r < 4; ++r) {
+          const T x = a0[r * lda + p];
+          for (int w = 0; w < W; ++w) acc[r][w] += x * bv[w];
+        }
+      }
+      for (int r = 0; r < 4; ++r)
+        for (int w = 0; w < W; ++w) *reinterpret_cast<V*>(c + (i + r) * ldc + j + w * L) = acc[r][w];
+    }
+    for (; i < m; ++i) {
+      V acc[W] = {};
+      for (std::int64_t p = 0; p < k; ++p) {
+        const T x = a[i * lda + p];
+        for (int w = 0; w < W; ++w) acc[w] += x * load(b + p * ldb + j + w * L);
+      }
+      for (int w = 0; w < W; ++w) *reinterpret_cast<V*>(c + i * ldc + j + w * L) = acc[w];
+    }
+  }
+  return j;
+}
+
 // C[M, N] = A[M, K]·B[K, N], all row-major with leading dimensions, for the small products of
-// the factors (M, N, K from 8 to a few hundred). Register tiles of 4 rows × 2 vectors, vectors
-// of 32 bytes (GCC vector extensions: AVX2 FMA with -march=native), a scalar tail for N not a
-// multiple of the vector length.
+// the factors (M, N, K from 8 to a few hundred): wide tiles first, narrower vectors for the
+// remaining columns (a factor of 24 or 12), scalar for the last few.
 template <typename T>
 void small_gemm(const T* __restrict a, std::int64_t lda, const T* __restrict b, std::int64_t ldb, T* __restrict c,
                 std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k) {
-  typedef T V __attribute__((vector_size(32), __may_alias__, aligned(sizeof(T))));
-  constexpr std::int64_t L = 32 / sizeof(T);
   std::int64_t j = 0;
-  for (; j + 2 * L <= n; j += 2 * L) {
-    std::int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-      V c00{}, c01{}, c10{}, c11{}, c20{}, c21{}, c30{}, c31{};
-      const T* a0 = a + i * lda;
-      for (std::int64_t p = 0; p < k; ++p) {
-        const V b0 = *reinterpret_cast<const V*>(b + p * ldb + j);
-        const V b1 = *reinterpret_cast<const V*>(b + p * ldb + j + L);
-        const T x0 = a0[p], x1 = a0[lda + p], x2 = a0[2 * lda + p], x3 = a0[3 * lda + p];
-        c00 += x0 * b0, c01 += x0 * b1;
-        c10 += x1 * b0, c11 += x1 * b1;
-        c20 += x2 * b0, c21 += x2 * b1;
-        c30 += x3 * b0, c31 += x3 * b1;
-      }
-      T* c0 = c + i * ldc + j;
-      *reinterpret_cast<V*>(c0) = c00, *reinterpret_cast<V*>(c0 + L) = c01;
-      *reinterpret_cast<V*>(c0 + ldc) = c10, *reinterpret_cast<V*>(c0 + ldc + L) = c11;
-      *reinterpret_cast<V*>(c0 + 2 * ldc) = c20, *reinterpret_cast<V*>(c0 + 2 * ldc + L) = c21;
-      *reinterpret_cast<V*>(c0 + 3 * ldc) = c30, *reinterpret_cast<V*>(c0 + 3 * ldc + L) = c31;
-    }
-    for (; i < m; ++i) {
-      V c0{}, c1{};
-      for (std::int64_t p = 0; p < k; ++p) {
-        const T x = a[i * lda + p];
-        c0 += x * *reinterpret_cast<const V*>(b + p * ldb + j);
-        c1 += x * *reinterpret_cast<const V*>(b + p * ldb + j + L);
-      }
-      *reinterpret_cast<V*>(c + i * ldc + j) = c0, *reinterpret_cast<V*>(c + i * ldc + j + L) = c1;
-    }
-  }
-  for (; j + L <= n; j += L) {
-    for (std::int64_t i = 0; i < m; ++i) {
-      V c0{};
-      for (std::int64_t p = 0; p < k; ++p) c0 += a[i * lda + p] * *reinterpret_cast<const V*>(b + p * ldb + j);
-      *reinterpret_cast<V*>(c + i * ldc + j) = c0;
-    }
-  }
+#if defined(__AVX512F__)
+  j = gemm_columns<T, 64, 2>(a, lda, b, ldb, c, ldc, m, n, k, j);
+  j = gemm_columns<T, 64, 1>(a, lda, b, ldb, c, ldc, m, n, k, j);
+#else
+  j = gemm_columns<T, 32, 2>(a, lda, b, ldb, c, ldc, m, n, k, j);
+#endif
+  j = gemm_columns<T, 32, 1>(a, lda, b, ldb, c, ldc, m, n, k, j);
   for (; j < n; ++j)
     for (std::int64_t i = 0; i < m; ++i) {
       T acc = 0;

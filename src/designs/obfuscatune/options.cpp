@@ -18,6 +18,15 @@ double parse_number(const std::string& key, const std::string& value) {
 
 }  // namespace
 
+const char* to_string(Variant v) {
+  switch (v) {
+    case Variant::kFull: return "full";
+    case Variant::kPaper: return "paper";
+    case Variant::kMatched: return "matched";
+  }
+  return "?";
+}
+
 ObfuscatuneOptions ObfuscatuneOptions::parse(const std::map<std::string, std::string>& opts) {
   ObfuscatuneOptions o;
   bool matrix_given = false;
@@ -29,9 +38,13 @@ ObfuscatuneOptions ObfuscatuneOptions::parse(const std::map<std::string, std::st
     } else if (key == "kappa") {
       o.kappa = parse_number(key, value);
     } else if (key == "variant") {
-      VEIL_CHECK_ARG(value == "full" || value == "paper", "obfuscatune: --opt variant must be full or paper (got '",
-                     value, "')");
-      o.variant = value == "full" ? Variant::kFull : Variant::kPaper;
+      bool known = false;
+      for (Variant v : {Variant::kMatched, Variant::kFull, Variant::kPaper})
+        if (value == to_string(v)) {
+          o.variant = v;
+          known = true;
+        }
+      VEIL_CHECK_ARG(known, "obfuscatune: --opt variant must be matched, full or paper (got '", value, "')");
     } else if (key == "freivalds") {
       o.freivalds_rate = parse_number(key, value);
     } else if (key == "freivalds_tol") {
@@ -58,7 +71,7 @@ void ObfuscatuneOptions::validate() const {
 nlohmann::json ObfuscatuneOptions::to_json() const {
   return {{"matrix", to_string(matrix)},
           {"kappa", kappa},
-          {"variant", variant == Variant::kFull ? "full" : "paper"},
+          {"variant", to_string(variant)},
           {"freivalds", freivalds_rate},
           {"freivalds_tol", freivalds_tol}};
 }

@@ -63,6 +63,8 @@ const char* to_string(MatrixKind kind) {
     case MatrixKind::kGaussian: return "gaussian";
     case MatrixKind::kHadamard: return "hadamard";
     case MatrixKind::kKronecker: return "kronecker";
+    case MatrixKind::kBlockDiagonal: return "block-diagonal";
+    case MatrixKind::kSignedPermutation: return "signed-permutation";
   }
   return "?";
 }
@@ -129,7 +131,33 @@ SecretTransform SecretTransform::draw(MatrixKind kind, std::int64_t dim, double 
     case MatrixKind::kKronecker:
       t.kron_ = KroneckerTransform::draw(dim, rng);
       break;
+    case MatrixKind::kBlockDiagonal:
+    case MatrixKind::kSignedPermutation:
+      throw std::invalid_argument(std::string("obfuscatune: a ") + to_string(kind) + " transform is built, not drawn");
   }
+  return t;
+}
+
+SecretTransform SecretTransform::block_diagonal(const at::Tensor& blocks) {
+  VEIL_CHECK_ARG(blocks.dim() == 3 && blocks.size(0) >= 1 && blocks.size(1) >= 1 && blocks.size(1) == blocks.size(2),
+                 "obfuscatune: block-diagonal transform needs blocks [n, b, b], got ", blocks.sizes());
+  SecretTransform t;
+  t.kind_ = MatrixKind::kBlockDiagonal;
+  t.dim_ = blocks.size(0) * blocks.size(1);
+  t.blocks64_ = blocks.to(at::kDouble).contiguous();
+  t.blocks32_ = blocks.to(at::kFloat).contiguous();
+  return t;
+}
+
+SecretTransform SecretTransform::signed_permutation(const at::Tensor& perm, const at::Tensor& signs) {
+  VEIL_CHECK_ARG(perm.dim() == 1 && signs.dim() == 1 && perm.numel() == signs.numel() && perm.numel() >= 1,
+                 "obfuscatune: signed permutation needs a permutation and signs of one size");
+  SecretTransform t;
+  t.kind_ = MatrixKind::kSignedPermutation;
+  t.dim_ = perm.numel();
+  t.perm_ = perm.to(at::kLong).contiguous();
+  t.perm_inv_ = at::argsort(t.perm_);
+  t.psigns_ = signs.to(at::kDouble).contiguous();
   return t;
 }
 
@@ -157,6 +185,19 @@ at::Tensor SecretTransform::apply(const at::Tensor& x, Side side) const {
       return structured(x, side == Side::kInverse || side == Side::kTranspose);
     case MatrixKind::kKronecker:  // orthogonal: R⁻¹ = Rᵀ
       return kron_.apply(x, side == Side::kInverse || side == Side::kTranspose);
+    case MatrixKind::kBlockDiagonal: {  // orthogonal blocks; a batched product over the blocks
+      const bool t = side == Side::kInverse || side == Side::kTranspose;
+      const at::Tensor& b = x.scalar_type() == at::kDouble ? blocks64_ : blocks32_;
+      const std::int64_t n = b.size(0), k = b.size(1);
+      at::Tensor xb = x.reshape({-1, n, k}).transpose(0, 1);  // [n, rows, k]
+      at::Tensor y = at::bmm(xb, t ? b.transpose(1, 2).to(x.scalar_type()) : b.to(x.scalar_type()));
+      return y.transpose(0, 1).reshape(x.sizes());
+    }
+    case MatrixKind::kSignedPermutation: {  // orthogonal
+      at::Tensor sg = psigns_.to(x.scalar_type());
+      if (side == Side::kR || side == Side::kInverseTranspose) return x.index_select(-1, perm_) * sg;
+      return (x * sg).index_select(-1, perm_inv_);
+    }
     default:
       break;
   }
@@ -182,6 +223,8 @@ std::int64_t SecretTransform::secret_bytes() const {
   for (const auto& s : signs_) n += s.numel() * 4;
   for (const auto& p : perms_) n += p.numel() * 8;
   if (kind_ == MatrixKind::kKronecker) n += kron_.secret_bytes();
+  if (blocks32_.defined()) n += blocks32_.numel() * 4;
+  if (perm_.defined()) n += perm_.numel() * (8 + 1);
   return n;
 }
 

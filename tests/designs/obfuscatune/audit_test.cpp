@@ -1,7 +1,9 @@
-// What the worker saw, from its audit tap: in the full variant no message holds a plaintext
-// weight, a secret matrix or its inverse, or a plaintext activation; in the paper's variant the
-// worker sees exactly what docs/designs/obfuscatune.md says it sees (Q, K, V, the MLP's inner
-// pre-activations, the attention output and the MLP activation, in the clear).
+// What the worker saw, from its audit tap: in the full and matched variants no message holds a
+// plaintext weight, a secret matrix or its inverse, or a plaintext activation; in the matched
+// variant the worker can still form Q·Kᵀ (before RoPE) per head and sees each MLP row's values
+// up to order and sign; in the paper's variant the worker sees exactly what
+// docs/designs/obfuscatune.md says it sees (Q, K, V, the MLP's inner pre-activations, the
+// attention output and the MLP activation, in the clear).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -18,6 +20,7 @@ using testing::fixture;
 
 struct Observed {
   std::vector<at::Tensor> worker_tensors;              // every tensor in every tapped message
+  std::vector<transport::TapEntry> entries;            // the messages, in order
   std::map<std::string, std::vector<at::Tensor>> act;  // plaintext activations by hook name
 };
 
@@ -56,7 +59,8 @@ Observed run(const std::string& fx, const std::map<std::string, std::string>& op
         }
       }
   }
-  for (const auto& entry : worker.service->tap()->entries())
+  o.entries = worker.service->tap()->entries();
+  for (const auto& entry : o.entries)
     for (const auto& [name, t] : entry.message.tensors) o.worker_tensors.push_back(t.to(at::kDouble));
   return o;
 }
@@ -77,24 +81,86 @@ bool contains(const at::Tensor& seen, const at::Tensor& secret) {
   return false;
 }
 
-TEST(ObfuscatuneAudit, FullVariantWorkerSeesNoPlaintextAndNoSecrets) {
-  for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
-    for (const char* matrix : {"kronecker", "orthogonal", "hadamard"}) {
-      model::LinearWeights w;
-      std::vector<at::Tensor> secrets;
-      auto o = run(fx, {{"matrix", matrix}}, &w, &secrets);
-      ASSERT_GT(o.worker_tensors.size(), 20u);
-      ASSERT_FALSE(secrets.empty());
-      std::vector<at::Tensor> plaintext;
-      for (const auto& [site, t] : w) plaintext.push_back(t);
-      for (const auto& [name, list] : o.act)
-        for (const auto& a : list) plaintext.push_back(a);
-      for (const auto& seen : o.worker_tensors) {
-        for (const auto& p : plaintext) ASSERT_FALSE(contains(seen, p)) << fx << " " << matrix << ": plaintext leaked";
-        for (const auto& s : secrets) ASSERT_FALSE(contains(seen, s)) << fx << " " << matrix << ": secret leaked";
-      }
-    }
+// Nothing the worker received or sent is a plaintext weight or activation or a secret matrix.
+void expect_no_plaintext_and_no_secrets(const std::string& fx, const std::map<std::string, std::string>& opts,
+                                        const char* what) {
+  model::LinearWeights w;
+  std::vector<at::Tensor> secrets;
+  auto o = run(fx, opts, &w, &secrets);
+  ASSERT_GT(o.worker_tensors.size(), 20u);
+  ASSERT_FALSE(secrets.empty());
+  std::vector<at::Tensor> plaintext;
+  for (const auto& [site, t] : w) plaintext.push_back(t);
+  for (const auto& [name, list] : o.act)
+    for (const auto& a : list) plaintext.push_back(a);
+  for (const auto& seen : o.worker_tensors) {
+    for (const auto& p : plaintext) ASSERT_FALSE(contains(seen, p)) << fx << " " << what << ": plaintext leaked";
+    for (const auto& s : secrets) ASSERT_FALSE(contains(seen, s)) << fx << " " << what << ": secret leaked";
   }
+}
+
+// The worker's reply to the first forward call of `projs` at layer 0.
+at::Tensor first_reply(const Observed& o, std::span<const Proj> projs) {
+  std::vector<std::int32_t> ids;
+  for (Proj p : projs) ids.push_back(static_cast<std::int32_t>(p));
+  for (std::size_t i = 0; i + 1 < o.entries.size(); ++i) {
+    const auto& q = o.entries[i].message;
+    if (o.entries[i].direction == transport::Direction::kReceived && q.op == "obfuscatune.forward" && q.layer == 0 &&
+        q.ints == ids)
+      return o.entries[i + 1].message.tensor("y").to(at::kDouble);
+  }
+  return {};
+}
+
+TEST(ObfuscatuneAudit, MatchedVariantWorkerSeesNoPlaintextAndNoSecrets) {
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"})
+    for (const char* matrix : {"kronecker", "orthogonal"})
+      expect_no_plaintext_and_no_secrets(fx, {{"variant", "matched"}, {"matrix", matrix}}, matrix);
+}
+
+// What the matched variant does not hide, measured on the tap: R_qk cancels in Q·Kᵀ, so the worker
+// forms every head's scores before RoPE; P·D permutes and flips, so every MLP row's multiset of
+// absolute values is the plaintext one.
+TEST(ObfuscatuneAudit, MatchedVariantWorkerCanFormScoresAndSeesMlpValuesUpToOrder) {
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
+    model::LinearWeights w;
+    auto o = run(fx, {{"variant", "matched"}}, &w, nullptr);
+    auto files = model::read_model(fixture(fx));
+    const auto& cfg = files.config;
+    const bool llama = cfg.family == model::Family::kLlama;
+    const auto bp = model::block_projections(cfg.family);
+    const at::Tensor x0 = o.act.at("attn_norm")[0].to(at::kDouble);
+    const at::Tensor m0 = o.act.at("mlp_norm")[0].to(at::kDouble);
+    const std::int64_t hd = cfg.head_dim, kvh = cfg.num_kv_heads, g = cfg.num_heads / kvh;
+    const std::int64_t qw = cfg.num_heads * hd;
+    // Plaintext q and k without bias and LoRA (what the worker's product is of).
+    at::Tensor wqkv = llama ? at::cat({w.at({0, Proj::kQ}), w.at({0, Proj::kK})}) : w.at({0, Proj::kCAttn});
+    at::Tensor qk = x0.mm(wqkv.to(at::kDouble).t());
+    at::Tensor seen = first_reply(o, bp.attn_in);
+    ASSERT_TRUE(seen.defined()) << fx;
+    for (std::int64_t h = 0; h < cfg.num_heads; ++h) {
+      const std::int64_t kh = h / g;
+      auto head = [&](const at::Tensor& t, std::int64_t col) { return t.narrow(1, col, hd); };
+      at::Tensor want = head(qk, h * hd).mm(head(qk, qw + kh * hd).t());
+      at::Tensor got = head(seen, h * hd).mm(head(seen, qw + kh * hd).t());
+      EXPECT_LT((got - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>()) << fx << " head " << h;
+      // ... while q itself is not in the clear.
+      EXPECT_GT((head(seen, h * hd) - head(qk, h * hd)).abs().max().item<double>(), 1e-3) << fx << " head " << h;
+    }
+    const Proj first_mlp = bp.mlp_in[0];
+    at::Tensor pre = m0.mm(w.at({0, first_mlp}).to(at::kDouble).t());  // gate (Llama) or c_fc
+    at::Tensor mlp_seen = first_reply(o, bp.mlp_in).narrow(1, 0, pre.size(1));
+    auto sorted_abs = [](const at::Tensor& t) { return std::get<0>(t.abs().sort(1)); };
+    EXPECT_LT((sorted_abs(mlp_seen) - sorted_abs(pre)).abs().max().item<double>(), 1e-4 * pre.abs().max().item<double>())
+        << fx;
+    EXPECT_GT((mlp_seen - pre).abs().max().item<double>(), 1e-3) << fx << ": the permutation did nothing";
+  }
+}
+
+TEST(ObfuscatuneAudit, FullVariantWorkerSeesNoPlaintextAndNoSecrets) {
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"})
+    for (const char* matrix : {"kronecker", "orthogonal", "hadamard"})
+      expect_no_plaintext_and_no_secrets(fx, {{"variant", "full"}, {"matrix", matrix}}, matrix);
 }
 
 TEST(ObfuscatuneAudit, PaperVariantWorkerSeesQkvAndTheOutputProjectionInputs) {

@@ -59,7 +59,12 @@ double max_rel(const at::Tensor& a, const at::Tensor& b) {
 TEST(ObfuscatuneEnclave, TrainsLikePlainAtKappaOne) {
   for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
     for (auto opts : std::vector<std::map<std::string, std::string>>{
-             {}, {{"matrix", "orthogonal"}}, {{"matrix", "hadamard"}}, {{"variant", "paper"}, {"freivalds", "1"}}}) {
+             {},
+             {{"variant", "full"}, {"matrix", "orthogonal"}},
+             {{"variant", "full"}, {"matrix", "hadamard"}},
+             {{"variant", "paper"}, {"freivalds", "1"}},
+             {{"variant", "matched"}, {"freivalds", "1"}},
+             {{"variant", "matched"}, {"matrix", "orthogonal"}}}) {
       auto p = make_twins(fx, opts);
       const auto& cfg = p.plain.model->config();
       train::OptimConfig oc;
@@ -87,37 +92,74 @@ TEST(ObfuscatuneEnclave, TrainsLikePlainAtKappaOne) {
 }
 
 TEST(ObfuscatuneEnclave, GradientsThroughObfuscatedLayersMatchPlain) {
-  auto p = make_twins("tiny-llama3", {});
-  auto data = batches(p.plain.model->config(), 1);
-  p.plain.model->set_training(true);
-  p.enclave->model().set_training(true);
-  auto la = train::causal_lm_loss(*p.plain.model, data[0].input_ids, data[0].labels).sum;
-  auto lb = train::causal_lm_loss(p.enclave->model(), data[0].input_ids, data[0].labels).sum;
-  la.backward();
-  lb.backward();
-  auto pa = p.plain_lora->parameters(), pb = p.enclave->adapters()->parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_LT(max_rel(pb[i].grad(), pa[i].grad()), 1e-4) << "param " << i;
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"})
+    for (const char* variant : {"matched", "full"}) {
+      auto p = make_twins(fx, {{"variant", variant}});
+      auto data = batches(p.plain.model->config(), 1);
+      p.plain.model->set_training(true);
+      p.enclave->model().set_training(true);
+      auto la = train::causal_lm_loss(*p.plain.model, data[0].input_ids, data[0].labels).sum;
+      auto lb = train::causal_lm_loss(p.enclave->model(), data[0].input_ids, data[0].labels).sum;
+      la.backward();
+      lb.backward();
+      auto pa = p.plain_lora->parameters(), pb = p.enclave->adapters()->parameters();
+      for (std::size_t i = 0; i < pa.size(); ++i)
+        EXPECT_LT(max_rel(pb[i].grad(), pa[i].grad()), 1e-4) << fx << " " << variant << " param " << i;
+    }
+}
+
+// LoRA dropout masks plaintext coordinates in the matched variant too (the enclave restores the
+// obfuscated inputs of o/down first): with one dropout seed both models draw the same masks.
+TEST(ObfuscatuneEnclave, MatchedVariantKeepsLoraDropoutInPlaintextCoordinates) {
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
+    auto p = make_twins(fx, {{"variant", "matched"}});
+    const auto& cfg = p.plain.model->config();
+    model::LoraConfig lc = p.plain_lora->config();
+    lc.dropout = 0.25;
+    std::map<model::LinearSite, model::LoraPair> wa, wb;
+    for (const auto& [site, pr] : p.plain_lora->pairs()) wa[site] = wb[site] = {pr.a.detach().clone(), pr.b.detach().clone()};
+    auto la = std::make_shared<model::LoraAdapters>(cfg, lc, wa);
+    auto lb = std::make_shared<model::LoraAdapters>(cfg, lc, wb);
+    p.plain.model->set_lora(la);
+    p.enclave->set_adapters(lb);
+    p.plain.model->set_training(true);
+    p.enclave->model().set_training(true);
+    auto data = batches(cfg, 1);
+    at::manual_seed(3);
+    at::Tensor a = p.plain.model->forward(data[0].input_ids);
+    at::manual_seed(3);
+    at::Tensor b = p.enclave->model().forward(data[0].input_ids);
+    EXPECT_LT(max_rel(b.detach(), a.detach()), 1e-5) << fx;
+    p.enclave->model().set_training(false);  // the masks did something
+    EXPECT_GT(max_rel(p.enclave->model().forward(data[0].input_ids).detach(), b.detach()), 1e-4) << fx;
+  }
 }
 
 TEST(ObfuscatuneEnclave, ExportedAdapterGivesTheSameOutputsOnThePlainModel) {
-  auto p = make_twins("tiny-gpt2", {{"matrix", "hadamard"}});
-  train::OptimConfig oc;
-  oc.lr = 1e-2;
-  oc.total_steps = 2;
-  train::Trainer te(p.enclave->model(), p.enclave->adapters()->parameters(), oc);
-  auto data = batches(p.plain.model->config(), 2);
-  for (const auto& b : data) (void)te.step(std::span<const train::MicroBatch>(&b, 1));
-  auto dir = veil::testing::scratch_dir() / "adapter";
-  lora::save_peft_adapter(dir, p.plain.model->config(), *p.enclave->adapters());
-  auto fresh = model::load_model(fixture("tiny-gpt2"));
-  fresh.model->set_lora(lora::load_peft_adapter(dir, fresh.model->config()));
-  at::NoGradGuard g;
-  at::Tensor want = p.enclave->model().forward(data[0].input_ids);
-  at::Tensor got = fresh.model->forward(data[0].input_ids);
-  EXPECT_LT(max_rel(got, want), 1e-5);
-  // ... and the adapter changed the model (the comparison is not vacuous).
-  auto base = model::load_model(fixture("tiny-gpt2"));
-  EXPECT_GT(max_rel(base.model->forward(data[0].input_ids), want), 1e-3);
+  const std::vector<std::pair<const char*, std::map<std::string, std::string>>> cases{
+      {"tiny-gpt2", {{"variant", "full"}, {"matrix", "hadamard"}}},
+      {"tiny-gpt2", {{"variant", "matched"}}},
+      {"tiny-llama3", {{"variant", "matched"}}}};
+  for (const auto& [fx, opts] : cases) {
+    auto p = make_twins(fx, opts);
+    train::OptimConfig oc;
+    oc.lr = 1e-2;
+    oc.total_steps = 2;
+    train::Trainer te(p.enclave->model(), p.enclave->adapters()->parameters(), oc);
+    auto data = batches(p.plain.model->config(), 2);
+    for (const auto& b : data) (void)te.step(std::span<const train::MicroBatch>(&b, 1));
+    auto dir = veil::testing::scratch_dir() / "adapter";
+    lora::save_peft_adapter(dir, p.plain.model->config(), *p.enclave->adapters());
+    auto fresh = model::load_model(fixture(fx));
+    fresh.model->set_lora(lora::load_peft_adapter(dir, fresh.model->config()));
+    at::NoGradGuard g;
+    at::Tensor want = p.enclave->model().forward(data[0].input_ids);
+    at::Tensor got = fresh.model->forward(data[0].input_ids);
+    EXPECT_LT(max_rel(got, want), 1e-5) << fx << " " << opts.at("variant");
+    // ... and the adapter changed the model (the comparison is not vacuous).
+    auto base = model::load_model(fixture(fx));
+    EXPECT_GT(max_rel(base.model->forward(data[0].input_ids), want), 1e-3) << fx;
+  }
 }
 
 TEST(ObfuscatuneEnclave, GreedyGenerationWithKvCacheEqualsPlain) {
@@ -126,10 +168,13 @@ TEST(ObfuscatuneEnclave, GreedyGenerationWithKvCacheEqualsPlain) {
   auto plain = model::load_model(dir);
   auto files = model::read_model(dir);
   const int layers = static_cast<int>(files.config.num_layers);
-  for (const char* matrix : {"kronecker", "orthogonal", "hadamard"}) {
+  for (auto opts : std::vector<std::map<std::string, std::string>>{{{"variant", "matched"}},
+                                                                   {{"variant", "full"}, {"matrix", "kronecker"}},
+                                                                   {{"variant", "full"}, {"matrix", "orthogonal"}},
+                                                                   {{"variant", "full"}, {"matrix", "hadamard"}}}) {
     auto worker = honest_worker(layers);
-    ObfuscatuneEnclave enclave(model::read_model(dir), ObfuscatuneOptions::parse({{"matrix", matrix}}), worker.pool,
-                               nullptr);
+    ObfuscatuneEnclave enclave(model::read_model(dir), ObfuscatuneOptions::parse(opts), worker.pool, nullptr);
+    const std::string matrix = opts["variant"] + " " + (opts.count("matrix") ? opts["matrix"] : "kronecker");
     model::GenerationConfig gc;
     gc.max_new_tokens = 40;
     const std::vector<std::int64_t> prompt{1, 403, 407, 261, 378};

@@ -115,6 +115,30 @@ TEST(ObfuscatuneTransform, KroneckerKernelMatchesADenseFloat64Reference) {
   }
 }
 
+// The matched variant's kinds against matrices written out directly: block-diagonal against
+// at::block_diag of its blocks, the signed permutation against R[π(k), k] = s_k.
+TEST(ObfuscatuneTransform, BlockDiagonalAndSignedPermutationAreTheirMatrices) {
+  SecretRng rng;
+  std::vector<at::Tensor> blocks;
+  for (int i = 0; i < 3; ++i) blocks.push_back(std::get<0>(at::linalg_qr(rng.normal({4, 4}))));
+  auto bd = SecretTransform::block_diagonal(at::stack(blocks));
+  at::Tensor want = at::block_diag(blocks);
+  at::Tensor perm = rng.permutation(12), signs = rng.signs(12);
+  auto sp = SecretTransform::signed_permutation(perm, signs);
+  at::Tensor pm = at::zeros({12, 12}, at::kDouble);
+  for (std::int64_t k = 0; k < 12; ++k) pm[perm[k].item<std::int64_t>()][k] = signs[k];
+  for (const auto& [t, r] : {std::pair{&bd, want}, std::pair{&sp, pm}}) {
+    EXPECT_TRUE(at::allclose(t->dense(), r, 1e-12, 1e-12)) << to_string(t->kind());
+    at::Tensor x = rng.normal({5, 12});
+    EXPECT_TRUE(at::allclose(t->apply(x, Side::kInverse), x.mm(r.t()), 1e-12, 1e-12)) << to_string(t->kind());
+    EXPECT_TRUE(at::allclose(t->apply(x.to(at::kFloat), Side::kR).to(at::kDouble), x.mm(r), 1e-5, 1e-5));
+    EXPECT_TRUE(at::allclose(t->apply(x.narrow(0, 0, 1).squeeze(0), Side::kR), x.narrow(0, 0, 1).mm(r).squeeze(0)));
+  }
+  EXPECT_THROW((void)SecretTransform::block_diagonal(at::zeros({2, 3, 4})), std::invalid_argument);
+  EXPECT_THROW((void)SecretTransform::signed_permutation(perm, at::ones({5})), std::invalid_argument);
+  EXPECT_THROW((void)SecretTransform::draw(MatrixKind::kBlockDiagonal, 4, 1, rng), std::invalid_argument);
+}
+
 TEST(ObfuscatuneTransform, FreshDrawsDiffer) {
   SecretRng rng;
   auto a = SecretTransform::draw(MatrixKind::kHadamard, 32, 1, rng).dense();
@@ -128,6 +152,8 @@ TEST(ObfuscatuneOptions, ParsesAndRejects) {
   EXPECT_EQ(o.matrix, MatrixKind::kKappa);
   EXPECT_EQ(o.kappa, 100.0);
   EXPECT_EQ(o.variant, Variant::kPaper);
+  EXPECT_EQ(ObfuscatuneOptions::parse({{"variant", "matched"}}).variant, Variant::kMatched);
+  EXPECT_EQ(ObfuscatuneOptions::parse({{"variant", "full"}}).variant, Variant::kFull);
   EXPECT_EQ(ObfuscatuneOptions::parse({}).matrix, MatrixKind::kKronecker);
   auto rejects = [](std::map<std::string, std::string> m, const std::string& needle) {
     try {

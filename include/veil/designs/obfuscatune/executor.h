@@ -8,6 +8,10 @@
 //   backward       g* = g·R_out⁻ᵀ  →  worker: gx* = g*·W*  →  dL/dx = gx*·R_inᵀ
 //
 // The model adds biases and LoRA branches in plaintext coordinates on top (CausalLM::project).
+// In the matched variant some outputs stay obfuscated (y* is returned as is, and its gradient is
+// taken as dL/dy*) and some group inputs arrive obfuscated (x* is sent as is, and dL/dx* is
+// returned): output_kept() and input_preapplied() say which; the enclave's model (matched.h)
+// computes on those tensors directly.
 // With a Freivalds rate p, each worker reply is checked with probability p against secret
 // vectors precomputed from W* (O((in + out)·rows) per check); a failed check throws
 // IntegrityError.
@@ -61,6 +65,10 @@ class ObfuscatedExecutor final : public model::LinearExecutor {
   // The secret transforms (tests check the worker never saw them).
   [[nodiscard]] const SecretTransform& input_transform(int layer, model::Proj p) const;
   [[nodiscard]] const SecretTransform& output_transform(int layer, model::Proj p) const;
+  // Whether forward() returns p's output as y* = y·R_out (not restored), and whether p's group
+  // takes its input already transformed (x* = x·R_in, computed by the model).
+  [[nodiscard]] bool output_kept(int layer, model::Proj p) const;
+  [[nodiscard]] bool input_preapplied(int layer, model::Proj p) const;
 
  protected:
   std::vector<at::Tensor> forward(int layer, std::span<const model::Proj> projs, const at::Tensor& x) override;
@@ -70,6 +78,7 @@ class ObfuscatedExecutor final : public model::LinearExecutor {
   struct SiteSecrets {
     SecretTransform out;
     std::int64_t out_dim = 0;
+    bool kept = false;
     // Freivalds vectors (float64, empty when the rate is 0): forward y*·r == x*·u with
     // u = W*ᵀ·r; backward gx*·s == g*·t with t = W*·s (s belongs to the group).
     at::Tensor r, u, t;
@@ -77,6 +86,7 @@ class ObfuscatedExecutor final : public model::LinearExecutor {
   struct GroupSecrets {
     SecretTransform in;
     std::int64_t in_dim = 0;
+    bool preapplied = false;
     at::Tensor s;
   };
   [[nodiscard]] GroupSecrets& group(int layer, model::Proj p);

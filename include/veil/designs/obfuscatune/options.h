@@ -24,7 +24,8 @@
 
 namespace veil::designs::obfuscatune {
 
-enum class Variant { kFull, kPaper };
+enum class Variant { kFull, kPaper, kMatched };
+[[nodiscard]] const char* to_string(Variant v);
 
 struct ObfuscatuneOptions {
   MatrixKind matrix = MatrixKind::kKronecker;

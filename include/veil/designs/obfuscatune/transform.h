@@ -11,6 +11,11 @@
 //   kronecker   structured orthogonal (default): P₁·D₁·(Q₁ ⊗ Q₂)·D₂·P₂ with Haar Q₁, Q₂ of size
 //               about √d, random signs D and permutations P; O(d·√d) to apply as two small GEMMs
 //               (kronecker.h)
+// and two kinds the matched variant builds from its own secrets (never chosen with --opt matrix):
+//   block-diagonal      diag(B_0, …, B_{n−1}) of orthogonal b×b blocks (per attention head)
+//   signed-permutation  (x·R)[k] = x[π(k)]·s_k (what commutes with an elementwise activation)
+// Both apply with differentiable ATen ops, so they may sit inside autograd (a LoRA factor moved
+// into obfuscated coordinates).
 // Randomness comes from SecretRng (OpenSSL). Dense kinds keep float32 copies of R and, unless
 // orthogonal (R⁻¹ = Rᵀ), of R⁻¹.
 #pragma once
@@ -27,9 +32,13 @@ namespace veil::designs::obfuscatune {
 
 class SecretRng;
 
-enum class MatrixKind { kIdentity, kOrthogonal, kKappa, kGaussian, kHadamard, kKronecker };
+enum class MatrixKind {
+  kIdentity, kOrthogonal, kKappa, kGaussian, kHadamard, kKronecker,
+  kBlockDiagonal, kSignedPermutation,  // built by the matched variant, not parsed
+};
 [[nodiscard]] const char* to_string(MatrixKind kind);
 // "identity" | "orthogonal" | "kappa" | "gaussian" | "hadamard" | "kronecker"; throws std::invalid_argument.
+// (block-diagonal and signed-permutation are not accepted.)
 [[nodiscard]] MatrixKind parse_matrix_kind(const std::string& name);
 
 // Which matrix multiplies: R, R⁻¹, Rᵀ or R⁻ᵀ.
@@ -41,6 +50,12 @@ class SecretTransform {
   // A fresh transform of size dim (kappa is used by MatrixKind::kKappa only, >= 1).
   // Throws std::invalid_argument for dim < 1 or kappa < 1.
   [[nodiscard]] static SecretTransform draw(MatrixKind kind, std::int64_t dim, double kappa, SecretRng& rng);
+  // diag(blocks[0], …, blocks[n−1]) for orthogonal blocks [n, b, b] (float64). Throws
+  // std::invalid_argument for another shape.
+  [[nodiscard]] static SecretTransform block_diagonal(const at::Tensor& blocks);
+  // (x·R)[k] = x[perm[k]]·signs[k]; perm a permutation of 0..d−1 (int64), signs ±1 [d]. Throws
+  // std::invalid_argument for mismatched sizes.
+  [[nodiscard]] static SecretTransform signed_permutation(const at::Tensor& perm, const at::Tensor& signs);
 
   // x·op(R) over the last dimension of x (float32 or float64); identity returns x itself.
   [[nodiscard]] at::Tensor apply(const at::Tensor& x, Side side) const;
@@ -62,6 +77,8 @@ class SecretTransform {
   // hadamard: per round signs (float32) and permutations; the last entry has no Hadamard after it.
   std::vector<at::Tensor> signs_, perms_, inv_perms_;
   KroneckerTransform kron_;  // kronecker
+  at::Tensor blocks32_, blocks64_;          // block-diagonal, [n, b, b]
+  at::Tensor perm_, perm_inv_, psigns_;     // signed-permutation (signs float64)
 };
 
 // x·H over the last dimension, H the normalised block Hadamard matrix of size x.size(-1): blocks
