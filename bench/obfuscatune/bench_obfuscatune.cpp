@@ -122,6 +122,7 @@ json run_model(const Options& o, const std::string& name) {
       {"plain", {}},
       {"kronecker-paper", {{"matrix", "kronecker"}, {"variant", "paper"}}},
       {"kronecker-matched", {{"matrix", "kronecker"}, {"variant", "matched"}}},
+      {"kronecker-matched-mlpfull", {{"matrix", "kronecker"}, {"variant", "matched"}, {"mlp", "full"}}},
       {"kronecker-full", {{"matrix", "kronecker"}, {"variant", "full"}}},
       {"kronecker-matched+freivalds", {{"matrix", "kronecker"}, {"variant", "matched"}, {"freivalds", "1"}}},
       {"kronecker-full+freivalds", {{"matrix", "kronecker"}, {"variant", "full"}, {"freivalds", "1"}}},

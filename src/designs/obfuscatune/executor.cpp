@@ -49,7 +49,7 @@ ObfuscatedExecutor::ObfuscatedExecutor(const model::ModelConfig& cfg, model::Lin
   const bool check = opts_.freivalds_rate > 0;
   for (int l = 0; l < cfg_.num_layers; ++l) {
     MatchedLayer ml;
-    if (matched) ml = draw_matched_layer(cfg_, rng_);
+    if (matched) ml = draw_matched_layer(cfg_, rng_, opts_.mlp_full);
     for (const auto& g : roles) {
       GroupSecrets gs;
       gs.in_dim = model::proj_shape(cfg_, g.projs[0]).second;

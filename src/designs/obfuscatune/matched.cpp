@@ -76,12 +76,13 @@ class MatchedModel final : public model::CausalLM {
     return cfg_.family == Family::kLlama ? model::rms_norm(h, w, cfg_.norm_eps) : model::layer_norm(h, w, b, cfg_.norm_eps);
   }
 
-  // Plaintext of an obfuscated output / group input, for the activation hooks only.
+  // Plaintext of an output / group input the executor keeps obfuscated (others are plaintext
+  // already), for the activation hooks and LoRA dropout.
   at::Tensor clear_output(int l, Proj p, const at::Tensor& y) const {
-    return exec_->output_transform(l, p).apply(y, Side::kInverse);
+    return exec_->output_kept(l, p) ? exec_->output_transform(l, p).apply(y, Side::kInverse) : y;
   }
   at::Tensor clear_input(int l, Proj p, const at::Tensor& x) const {
-    return exec_->input_transform(l, p).apply(x, Side::kInverse);
+    return exec_->input_preapplied(l, p) ? exec_->input_transform(l, p).apply(x, Side::kInverse) : x;
   }
 
   // CausalLM::project in the executor's coordinates: an output the executor keeps obfuscated
@@ -137,7 +138,7 @@ class MatchedModel final : public model::CausalLM {
     at::Tensor h1 = h + project_matched(l, kO, a)[0];
     x = model::rms_norm(h1, p.norm2_w, cfg_.norm_eps);
     emit("mlp_norm", l, x);
-    auto gu = project_matched(l, kGateUp, x);  // gate·P, up·P·D
+    auto gu = project_matched(l, kGateUp, x);  // gate·P, up·P·D (plaintext with mlp=full)
     at::Tensor act = at::silu(gu[0]) * gu[1];  // (silu(gate)⊙up)·P·D
     if (hook_) emit("mlp_act", l, clear_input(l, Proj::kDown, act));
     return h1 + project_matched(l, kDown, act)[0];
@@ -170,7 +171,7 @@ class MatchedModel final : public model::CausalLM {
 
 }  // namespace
 
-MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng) {
+MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng, bool mlp_full) {
   const std::int64_t heads = cfg.num_heads, kv = cfg.num_kv_heads, hd = cfg.head_dim;
   VEIL_CHECK_ARG(kv >= 1 && heads % kv == 0, "obfuscatune: ", heads, " heads do not group over ", kv, " KV heads");
   const bool llama = cfg.family == Family::kLlama;
@@ -181,24 +182,28 @@ MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng) {
   at::Tensor v_per_query = v.repeat_interleave(heads / kv, 0);
   MatchedLayer m;
   const auto bp = model::block_projections(cfg.family);
-  const std::int64_t inner = cfg.intermediate_size;
-  at::Tensor perm = rng.permutation(inner);
-  at::Tensor ones = at::ones({inner}, at::kDouble);
   if (llama) {
     m.kept_out[Proj::kQ] = SecretTransform::block_diagonal(qk.repeat_interleave(heads / kv, 0));
     m.kept_out[Proj::kK] = SecretTransform::block_diagonal(qk);
     m.kept_out[Proj::kV] = SecretTransform::block_diagonal(v);
+  } else {
+    VEIL_CHECK_ARG(heads * hd == cfg.hidden_size, "obfuscatune: GPT-2 heads × head_dim must equal hidden_size");
+    m.kept_out[Proj::kCAttn] = SecretTransform::block_diagonal(at::cat({qk, qk, v}));
+  }
+  m.preapplied_in[bp.attn_out[0]] = SecretTransform::block_diagonal(v_per_query);
+  if (mlp_full) return m;
+  const std::int64_t inner = cfg.intermediate_size;
+  at::Tensor perm = rng.permutation(inner);
+  at::Tensor ones = at::ones({inner}, at::kDouble);
+  if (llama) {
     at::Tensor signs = rng.signs(inner);  // up may flip signs: silu(g)⊙(−u) = −(silu(g)⊙u)
     m.kept_out[Proj::kGate] = SecretTransform::signed_permutation(perm, ones);
     m.kept_out[Proj::kUp] = SecretTransform::signed_permutation(perm, signs);
     m.preapplied_in[bp.mlp_out[0]] = SecretTransform::signed_permutation(perm, signs);
   } else {
-    VEIL_CHECK_ARG(heads * hd == cfg.hidden_size, "obfuscatune: GPT-2 heads × head_dim must equal hidden_size");
-    m.kept_out[Proj::kCAttn] = SecretTransform::block_diagonal(at::cat({qk, qk, v}));
     m.kept_out[Proj::kCFc] = SecretTransform::signed_permutation(perm, ones);  // GELU admits no sign flip
     m.preapplied_in[bp.mlp_out[0]] = SecretTransform::signed_permutation(perm, ones);
   }
-  m.preapplied_in[bp.attn_out[0]] = SecretTransform::block_diagonal(v_per_query);
   return m;
 }
 

@@ -30,7 +30,9 @@ struct MatchedLayer {
   std::map<model::Proj, SecretTransform> preapplied_in;  // group inputs (key: the group's first
                                                          // projection) that arrive obfuscated
 };
-[[nodiscard]] MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng);
+// With mlp_full the MLP gets no matched transforms (the executor draws, restores and applies its
+// own, as in the full variant).
+[[nodiscard]] MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng, bool mlp_full = false);
 
 // The enclave's model for the matched variant (GPT-2 or Llama): the same steps as the plain
 // families, with q/k/v, the attention output and the MLP activation in obfuscated coordinates.

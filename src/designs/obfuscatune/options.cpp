@@ -45,16 +45,21 @@ ObfuscatuneOptions ObfuscatuneOptions::parse(const std::map<std::string, std::st
           known = true;
         }
       VEIL_CHECK_ARG(known, "obfuscatune: --opt variant must be matched, full or paper (got '", value, "')");
+    } else if (key == "mlp") {
+      VEIL_CHECK_ARG(value == "permuted" || value == "full", "obfuscatune: --opt mlp must be permuted or full (got '",
+                     value, "')");
+      o.mlp_full = value == "full";
     } else if (key == "freivalds") {
       o.freivalds_rate = parse_number(key, value);
     } else if (key == "freivalds_tol") {
       o.freivalds_tol = parse_number(key, value);
     } else {
       VEIL_CHECK_ARG(false, "obfuscatune: unknown --opt '", key,
-                     "' (known: matrix, kappa, variant, freivalds, freivalds_tol)");
+                     "' (known: matrix, kappa, variant, mlp, freivalds, freivalds_tol)");
     }
   }
   if (opts.count("kappa") && !matrix_given) o.matrix = MatrixKind::kKappa;
+  VEIL_CHECK_ARG(!opts.count("mlp") || o.variant == Variant::kMatched, "obfuscatune: --opt mlp applies to variant=matched only");
   o.validate();
   return o;
 }
@@ -72,6 +77,9 @@ nlohmann::json ObfuscatuneOptions::to_json() const {
   return {{"matrix", to_string(matrix)},
           {"kappa", kappa},
           {"variant", to_string(variant)},
+          {"mlp", variant != Variant::kMatched ? (variant == Variant::kPaper ? "clear" : "full")
+                  : mlp_full                   ? "full"
+                                               : "permuted"},
           {"freivalds", freivalds_rate},
           {"freivalds_tol", freivalds_tol}};
 }

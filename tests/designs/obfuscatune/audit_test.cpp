@@ -113,9 +113,11 @@ at::Tensor first_reply(const Observed& o, std::span<const Proj> projs) {
 }
 
 TEST(ObfuscatuneAudit, MatchedVariantWorkerSeesNoPlaintextAndNoSecrets) {
-  for (const char* fx : {"tiny-llama3", "tiny-gpt2"})
+  for (const char* fx : {"tiny-llama3", "tiny-gpt2"}) {
     for (const char* matrix : {"kronecker", "orthogonal"})
       expect_no_plaintext_and_no_secrets(fx, {{"variant", "matched"}, {"matrix", matrix}}, matrix);
+    expect_no_plaintext_and_no_secrets(fx, {{"variant", "matched"}, {"mlp", "full"}}, "mlp=full");
+  }
 }
 
 // What the matched variant does not hide, measured on the tap: R_qk cancels in Q·Kᵀ, so the worker

@@ -64,7 +64,8 @@ TEST(ObfuscatuneEnclave, TrainsLikePlainAtKappaOne) {
              {{"variant", "full"}, {"matrix", "hadamard"}},
              {{"variant", "paper"}, {"freivalds", "1"}},
              {{"variant", "matched"}, {"freivalds", "1"}},
-             {{"variant", "matched"}, {"matrix", "orthogonal"}}}) {
+             {{"variant", "matched"}, {"matrix", "orthogonal"}},
+             {{"variant", "matched"}, {"mlp", "full"}}}) {
       auto p = make_twins(fx, opts);
       const auto& cfg = p.plain.model->config();
       train::OptimConfig oc;

@@ -73,7 +73,7 @@ TEST(ObfuscatuneSession, FinetuneMatchesPlainAndReports) {
   EXPECT_LE(d, 2 * obf.optim.lr);
   const auto& rep = r.summary.at("design_report");
   EXPECT_EQ(rep.at("matrix"), "kronecker");
-  EXPECT_EQ(rep.at("variant"), "full");
+  EXPECT_EQ(rep.at("variant"), "matched");
   EXPECT_GT(rep.at("freivalds_checks").get<int>(), 0);
   EXPECT_GT(rep.at("enclave_parameter_share").get<double>(), 0.0);
   EXPECT_GT(rep.at("bytes_per_token").get<double>(), 0.0);

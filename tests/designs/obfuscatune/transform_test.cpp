@@ -171,6 +171,10 @@ TEST(ObfuscatuneOptions, ParsesAndRejects) {
   rejects({{"matrix", "dct"}}, "matrix must be");
   rejects({{"freivalds", "2"}}, "freivalds must be in [0, 1]");
   rejects({{"variant", "half"}}, "variant must be");
+  rejects({{"variant", "full"}, {"mlp", "full"}}, "variant=matched only");
+  rejects({{"mlp", "hidden"}}, "mlp must be permuted or full");
+  EXPECT_EQ(ObfuscatuneOptions::parse({}).variant, Variant::kMatched);
+  EXPECT_TRUE(ObfuscatuneOptions::parse({{"mlp", "full"}}).mlp_full);
 }
 
 }  // namespace
