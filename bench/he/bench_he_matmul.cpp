@@ -4,6 +4,10 @@
 // fp32; ends with one JSON line of all figures.
 //
 //   bench_he_matmul [--quick] [--reps N]
+//   bench_he_matmul --kernels   the kernels alone, fast path against its fallback in one run (best
+//                               of 5): NTT forward/inverse (IFMA vs scalar) and the negacyclic
+//                               product, the error sampler, the GEMM 512x2048x8192 at 7 limbs
+//                               (AMX vs VNNI, he_threads() threads)
 // Threads: VEIL_HE_THREADS (default: all cores) for both the HE code and at::mm.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -18,7 +22,9 @@
 #include <vector>
 
 #include "he/util/gemm.h"
+#include "he/util/ntt.h"
 #include "he/util/parallel.h"
+#include "he/util/prng.h"
 #include "veil/he/matmul.h"
 
 namespace {
@@ -45,16 +51,75 @@ struct Result {
   double plain_s, encrypt_s, evaluate_s, decrypt_s, plan_s, ratio, up_bpv, down_bpv, rel_err;
 };
 
+// Best of 5 of the mean time of `iters` calls.
+template <typename F>
+double best_time(int iters, F&& f) {
+  double best = 1e30;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) f(i);
+    best = std::min(best, seconds_since(t0) / iters);
+  }
+  return best;
+}
+
+int kernels() {
+  using namespace veil::he::detail;
+  const size_t n = 2048;
+  std::mt19937_64 rng(7);
+  NttTables t(n, crt_primes(1)[0]);
+  std::vector<uint64_t> x(n);
+  for (auto& v : x) v = rng() % t.modulus();
+  const double fwd = best_time(2000, [&](int) { t.forward(x.data()); });
+  const double fwd_s = best_time(2000, [&](int) { t.forward_scalar(x.data()); });
+  const double inv = best_time(2000, [&](int) { t.inverse(x.data()); });
+  const double inv_s = best_time(2000, [&](int) { t.inverse_scalar(x.data()); });
+  NegacyclicMultiplier mul(n);
+  std::vector<uint64_t> a(n), a_ntt(2 * n), c(n), scratch(2 * n), s_ntt;
+  std::vector<int8_t> s(n), e(n);
+  for (auto& v : a) v = rng();
+  for (auto& v : s) v = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
+  mul.transform_small(s, s_ntt);
+  mul.transform(a.data(), a_ntt.data());
+  const double prod = best_time(1000, [&](int) { mul.multiply(a.data(), s_ntt, c.data(), scratch.data()); });
+  const double prod_t = best_time(1000, [&](int) { mul.multiply_transformed(a_ntt.data(), s_ntt, c.data(), scratch.data()); });
+  Seed seed{};
+  const double sample = best_time(1000, [&](int i) {
+    Prg prg(seed, Domain::kTest, static_cast<uint64_t>(i));
+    sample_error(prg, e);
+  });
+  std::printf("N = %zu, %s NTT:\n  forward %.2f us (scalar %.2f us), inverse %.2f us (scalar %.2f us)\n", n,
+              t.vectorized() ? "IFMA" : "scalar (no IFMA)", fwd * 1e6, fwd_s * 1e6, inv * 1e6, inv_s * 1e6);
+  std::printf("  negacyclic product %.2f us, with a cached transformed operand %.2f us\n", prod * 1e6, prod_t * 1e6);
+  std::printf("  sample_error (CBD(21), N coefficients) %.2f us\n", sample * 1e6);
+  const size_t rows = 512, k = 2048, cols = 8192;
+  std::vector<uint64_t> bt(k * rows), y(cols * rows);
+  for (auto& v : bt) v = rng() & ((uint64_t{1} << 54) - 1);
+  std::vector<int32_t> w(k * cols);
+  for (auto& v : w) v = static_cast<int32_t>(rng() % 255) - 127;
+  const int threads = he_threads();
+  for (GemmKernel kernel : {GemmKernel::kVnni, GemmKernel::kAmx}) {
+    const PackedWeights pw = pack_weights(w.data(), k, cols, 7, kernel);
+    const double g = best_time(1, [&](int) { gemm_mod2k(bt.data(), rows, pw, y.data(), threads); });
+    const bool ran = kernel == GemmKernel::kAmx ? gemm_has_amx() : gemm_has_vnni();
+    std::printf("GEMM %zux%zux%zu, 7 limbs, %d threads, %s%s: %.3f s (%.1f G coefficient MAC/s)\n", rows, k, cols,
+                threads, kernel == GemmKernel::kAmx ? "AMX" : "VNNI", ran ? "" : " (unavailable: portable)", g,
+                static_cast<double>(rows * k * cols) / g / 1e9);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
   int reps_override = 0;
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--kernels")) return kernels();
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps_override = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--reps N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--reps N] | --kernels\n", argv[0]);
       return 2;
     }
   }

@@ -62,8 +62,10 @@ train::MicroBatch random_batch(std::int64_t rows, std::int64_t len, std::int64_t
   return {t.narrow(1, 0, len).clone(), t.narrow(1, 1, len).clone()};
 }
 
-// Median seconds of a training step of `session` (one warm-up step first: plans and masks).
-double step_seconds(train::DesignSession& s, std::span<const train::MicroBatch> micro, int reps) {
+// Median seconds of a training step of `session` (one warm-up step first: plans and masks); every
+// timed step's seconds are appended to `all` when given.
+double step_seconds(train::DesignSession& s, std::span<const train::MicroBatch> micro, int reps,
+                    std::vector<double>* all = nullptr) {
   train::OptimConfig oc;
   oc.total_steps = reps + 1;
   train::Trainer trainer(s.model(), s.trainable(), oc);
@@ -74,6 +76,7 @@ double step_seconds(train::DesignSession& s, std::span<const train::MicroBatch> 
     (void)s.step(trainer, micro);
     if (i > 0) t.push_back(now() - t0);
   }
+  if (all) *all = t;
   return median(t);
 }
 
@@ -133,6 +136,7 @@ nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const tr
   auto fc = session_config(opts);
   // Plain LoRA on the same weights.
   double plain_s;
+  std::vector<double> plain_steps, he_steps;
   {
     auto exec = std::make_shared<model::PlainExecutor>(files->weights.linear);
     struct Plain final : train::DesignSession {
@@ -144,15 +148,17 @@ nlohmann::json compare(const std::shared_ptr<model::ModelFiles>& files, const tr
     p.m = model::build_model(files->config, files->weights.params, exec);
     p.l = std::make_shared<model::LoraAdapters>(files->config, fc.lora, fc.seed);
     p.m->set_lora(p.l);
-    plain_s = step_seconds(p, {&mb, 1}, reps);
+    plain_s = step_seconds(p, {&mb, 1}, reps, &plain_steps);
   }
   designs::he_lora::HeLoraSession he(fc, files);
-  const double he_s = step_seconds(he, {&mb, 1}, reps);
+  const double he_s = step_seconds(he, {&mb, 1}, reps, &he_steps);
   const double tokens = static_cast<double>(mb.input_ids.numel());
   auto rep = he.report();
   return {{"tokens_per_step", tokens},
           {"plain_step_s", plain_s},
           {"he_step_s", he_s},
+          {"plain_steps_s", plain_steps},
+          {"he_steps_s", he_steps},
           {"ratio", he_s / plain_s},
           {"plain_tokens_per_s", tokens / plain_s},
           {"he_tokens_per_s", tokens / he_s},
