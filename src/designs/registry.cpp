@@ -61,7 +61,10 @@ transport::WorkerPool open_workers(const std::string& design, const train::Party
     auto service = std::make_shared<transport::Service>("worker-0");
     if (!parties.audit_dir.empty()) service->set_tap(std::make_shared<transport::DirectoryTap>(parties.audit_dir));
     install_worker(design, *service, local);
-    workers.push_back({transport::connect_in_process(service), 0, num_layers});
+    // One process: hand tensors over without the codec's copy (byte counts stay the wire's),
+    // except under audit, where the tap must record exactly the bytes a remote worker would get.
+    const auto handover = parties.audit_dir.empty() ? transport::Handover::kShared : transport::Handover::kWire;
+    workers.push_back({transport::connect_in_process(service, handover), 0, num_layers});
   } else {
     transport::ConnectOptions opts;
     opts.tls = {parties.tls_cert, parties.tls_key, parties.tls_ca, parties.insecure};

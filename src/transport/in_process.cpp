@@ -1,6 +1,6 @@
-// The in-process endpoint: every call is encoded and decoded by the wire codec exactly as across
-// the network (so both sides own their copies, bad messages fail the same way, and the byte counts
-// are the wire's); only the socket is missing.
+// The in-process endpoint: by default every call is encoded and decoded by the wire codec exactly
+// as across the network (so both sides own their copies, bad messages fail the same way, and the
+// byte counts are the wire's); only the socket is missing. Handover::kShared skips the decode copy.
 #include "veil/transport/in_process.h"
 
 #include <atomic>
@@ -17,11 +17,15 @@ std::atomic<std::uint64_t>& next_request_id() {
   return id;
 }
 
-// Encodes and decodes `m` as the wire would; returns the copy the other side sees.
-Message through_wire(const Message& m, std::size_t& wire_bytes, const std::string& peer) {
+// Encodes `m` as the wire would (and, for kWire, decodes it); returns what the other side sees.
+Message through_wire(Message m, std::size_t& wire_bytes, const std::string& peer, Handover handover) {
   try {
-    auto encoded = codec::encode(m);
+    if (handover == Handover::kShared)
+      for (auto& [name, t] : m.tensors)
+        if (t.defined() && !t.is_contiguous()) t = t.contiguous();
+    auto encoded = codec::encode(m);  // spans over the tensors' data: no copy
     wire_bytes = encoded.wire_bytes();
+    if (handover == Handover::kShared) return m;
     codec::MessageDecoder decoder;
     decoder.header(encoded.header);
     for (auto s : encoded.segments) decoder.chunk(s);
@@ -35,18 +39,19 @@ Message through_wire(const Message& m, std::size_t& wire_bytes, const std::strin
 
 class InProcessEndpoint final : public Endpoint {
  public:
-  explicit InProcessEndpoint(std::shared_ptr<Service> service) : service_(std::move(service)) {}
+  InProcessEndpoint(std::shared_ptr<Service> service, Handover handover)
+      : service_(std::move(service)), handover_(handover) {}
 
   Message call(Message request) override {
     if (request.request_id.empty()) request.request_id = "ip-" + std::to_string(next_request_id().fetch_add(1));
     std::size_t sent = 0, received = 0;
-    Message delivered = through_wire(request, sent, peer());
+    Message delivered = through_wire(std::move(request), sent, peer(), handover_);
     {
       std::lock_guard lock(mu_);
       stats_.calls += 1;
       stats_.bytes_sent += sent;
     }
-    Message reply = through_wire(service_->dispatch(delivered), received, peer());
+    Message reply = through_wire(service_->dispatch(delivered), received, peer(), handover_);
     std::lock_guard lock(mu_);
     stats_.bytes_received += received;
     return reply;
@@ -59,14 +64,15 @@ class InProcessEndpoint final : public Endpoint {
 
  private:
   std::shared_ptr<Service> service_;
+  Handover handover_;
   mutable std::mutex mu_;
   TrafficStats stats_;
 };
 
 }  // namespace
 
-std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service) {
-  return std::make_shared<InProcessEndpoint>(std::move(service));
+std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service, Handover handover) {
+  return std::make_shared<InProcessEndpoint>(std::move(service), handover);
 }
 
 }  // namespace veil::transport

@@ -53,6 +53,33 @@ TEST(Service, PartiesShareNoMemory) {
   EXPECT_EQ(tap->entries()[1].direction, Direction::kSent);
 }
 
+TEST(Service, SharedHandoverPassesTensorsWithoutCopyAndCountsTheWiresBytes) {
+  const void* seen = nullptr;
+  bool contiguous = false;
+  auto svc = std::make_shared<Service>("worker-0");
+  svc->on("test.peek", [&](const Message& q) {
+    seen = q.tensor("x").data_ptr();
+    contiguous = q.tensor("t").is_contiguous();
+    Message r;
+    r.tensors["y"] = q.tensor("x") * 2;
+    return r;
+  });
+  Message m;
+  m.op = "test.peek";
+  m.tensors["x"] = at::arange(12, at::kFloat);
+  m.tensors["t"] = at::arange(6, at::kFloat).reshape({2, 3}).t();  // not contiguous
+  auto wire = connect_in_process(svc);
+  auto r1 = wire->call(m);
+  EXPECT_NE(seen, m.tensors["x"].data_ptr());  // the codec's copy
+  auto shared = connect_in_process(svc, Handover::kShared);
+  auto r2 = shared->call(m);
+  EXPECT_EQ(seen, m.tensors["x"].data_ptr());  // the caller's own tensor
+  EXPECT_TRUE(contiguous);
+  EXPECT_TRUE(at::equal(r1.tensor("y"), r2.tensor("y")));
+  EXPECT_EQ(shared->stats().bytes_sent, wire->stats().bytes_sent);
+  EXPECT_EQ(shared->stats().bytes_received, wire->stats().bytes_received);
+}
+
 TEST(Service, RetriedRequestIdIsAppliedOnce) {
   int calls = 0;
   auto svc = doubling_service(&calls);

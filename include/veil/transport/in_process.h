@@ -10,6 +10,20 @@
 
 namespace veil::transport {
 
-[[nodiscard]] std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service);
+// How an in-process call hands its request and reply over.
+enum class Handover {
+  // Encoded and decoded by the wire codec, as across the network: each side owns its copy and a
+  // malformed message fails exactly as it would remotely. The default.
+  kWire,
+  // The same tensors, not copied (made contiguous where they are not): for a worker and its caller
+  // in one process, where copying every activation is the cost (about 150 MB per Llama-1B-width step).
+  // The message is still encoded (without copying its data), so size limits and the byte counts in
+  // stats() are the wire's. Both sides must treat received tensors as read-only, as every design's
+  // handlers do.
+  kShared,
+};
+
+[[nodiscard]] std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service,
+                                                           Handover handover = Handover::kWire);
 
 }  // namespace veil::transport
