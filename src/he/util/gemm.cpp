@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -262,6 +265,10 @@ VEIL_AMX void amx_epilogue(const int32_t* c, const PackedWeights& w, size_t q, i
   }
 }
 
+template <int L>
+VEIL_AMX void amx_part(const uint64_t* bt, size_t rows, const PackedWeights& w, uint64_t* yt, size_t p_begin,
+                       size_t p_end, size_t q_begin, size_t q_end);
+
 // Tiles: 0-3 accumulators (panel q / q+1 x limb l / l+1), 4-5 weights of panels q and q+1
 // (16 columns x 64 inner bytes), 6-7 limbs l and l+1 of 16 coefficients (VNNI layout from pack_block).
 template <int L>
@@ -271,75 +278,83 @@ VEIL_AMX void gemm_amx_l(const uint64_t* bt, size_t rows, const PackedWeights& w
   // Columns are split by panel pairs only when no logical column spans two pairs (digits 1 or 2).
   const bool split_rows = rpanels >= 2 * static_cast<size_t>(threads) || pairs < 2 || w.digits > 2;
   const size_t units = split_rows ? rpanels : pairs;
-  const size_t stride_a = w.groups * 4;
   parallel_for(units, threads, [&](size_t u0, size_t u1, int) {
     const size_t p_begin = split_rows ? u0 : 0, p_end = split_rows ? u1 : rpanels;
     const size_t q_begin = split_rows ? 0 : 2 * u0, q_end = split_rows ? w.panels : 2 * u1;
-    const size_t i_begin = p_begin * kPanelRows, i_end = std::min(rows, p_end * kPanelRows);
-    for (size_t q = q_begin; q < q_end; ++q)
-      for (size_t cc = 0; cc < 16; ++cc) {
-        const uint32_t d = w.dest[q * 16 + cc];
-        if (d != std::numeric_limits<uint32_t>::max() && w.shift[q * 16 + cc] == 0)
-          std::fill(yt + static_cast<size_t>(d) * rows + i_begin, yt + static_cast<size_t>(d) * rows + i_end, 0);
-      }
-    TileConfig cfg;
-    for (int t = 0; t < 8; ++t) {
-      cfg.colsb[t] = 64;
-      cfg.rows[t] = 16;
+    amx_part<L>(bt, rows, w, yt, p_begin, p_end, q_begin, q_end);
+  });
+}
+
+// One thread's share of gemm_amx_l: row panels [p_begin, p_end) x packed panels [q_begin, q_end).
+// A function of its own (not the lambda) so that it carries the AMX target attribute.
+template <int L>
+VEIL_AMX void amx_part(const uint64_t* bt, size_t rows, const PackedWeights& w, uint64_t* yt, size_t p_begin,
+                       size_t p_end, size_t q_begin, size_t q_end) {
+  const size_t stride_a = w.groups * 4;
+  const size_t i_begin = p_begin * kPanelRows, i_end = std::min(rows, p_end * kPanelRows);
+  for (size_t q = q_begin; q < q_end; ++q)
+    for (size_t cc = 0; cc < 16; ++cc) {
+      const uint32_t d = w.dest[q * 16 + cc];
+      if (d != std::numeric_limits<uint32_t>::max() && w.shift[q * 16 + cc] == 0)
+        std::fill(yt + static_cast<size_t>(d) * rows + i_begin, yt + static_cast<size_t>(d) * rows + i_end, 0);
     }
-    _tile_loadconfig(&cfg);
-    std::vector<uint8_t> buf(kMcPanels * kKcGroups * L * 64);
-    alignas(64) int32_t c[4][256];
-    for (size_t g0 = 0; g0 < w.groups; g0 += kKcGroups) {
-      const size_t ng = std::min(kKcGroups, w.groups - g0);  // a multiple of 16
-      for (size_t p0 = p_begin; p0 < p_end; p0 += kMcPanels) {
-        const size_t np = std::min(kMcPanels, p_end - p0);
-        pack_block<L>(bt, rows, w.k, p0, np, g0, ng, buf.data());
-        for (size_t q = q_begin; q < q_end; q += 2) {
-          const int8_t* a0 = w.data.data() + q * 16 * stride_a + g0 * 4;
-          const int8_t* a1 = a0 + 16 * stride_a;
-          for (size_t pp = 0; pp < np; ++pp) {
-            const size_t i0 = (p0 + pp) * kPanelRows;
-            const size_t valid = std::min(kPanelRows, rows - i0);
-            const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
-            const __mmask8 mhi =
-                static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
-            const uint8_t* b = buf.data() + pp * ng * L * 64;
-            for (int l = 0; l < L; l += 2) {
-              const bool two = l + 1 < L;
-              _tile_zero(0);
-              _tile_zero(1);
-              _tile_zero(2);
-              _tile_zero(3);
-              for (size_t g = 0; g < ng; g += 16) {
-                _tile_loadd(4, a0 + g * 4, stride_a);
-                _tile_loadd(5, a1 + g * 4, stride_a);
-                _tile_loadd(6, b + (g * L + static_cast<size_t>(l)) * 64, L * 64);
-                _tile_dpbsud(0, 4, 6);
-                _tile_dpbsud(1, 5, 6);
-                if (two) {
-                  _tile_loadd(7, b + (g * L + static_cast<size_t>(l) + 1) * 64, L * 64);
-                  _tile_dpbsud(2, 4, 7);
-                  _tile_dpbsud(3, 5, 7);
-                }
-              }
-              _tile_stored(0, c[0], 64);
-              _tile_stored(1, c[1], 64);
-              amx_epilogue(c[0], w, q, l, yt, rows, i0, mlo, mhi);
-              amx_epilogue(c[1], w, q + 1, l, yt, rows, i0, mlo, mhi);
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  std::vector<uint8_t> buf(kMcPanels * kKcGroups * L * 64);
+  alignas(64) int32_t c[4][256];
+  for (size_t g0 = 0; g0 < w.groups; g0 += kKcGroups) {
+    const size_t ng = std::min(kKcGroups, w.groups - g0);  // a multiple of 16
+    for (size_t p0 = p_begin; p0 < p_end; p0 += kMcPanels) {
+      const size_t np = std::min(kMcPanels, p_end - p0);
+      pack_block<L>(bt, rows, w.k, p0, np, g0, ng, buf.data());
+      for (size_t q = q_begin; q < q_end; q += 2) {
+        const int8_t* a0 = w.data.data() + q * 16 * stride_a + g0 * 4;
+        const int8_t* a1 = a0 + 16 * stride_a;
+        for (size_t pp = 0; pp < np; ++pp) {
+          const size_t i0 = (p0 + pp) * kPanelRows;
+          const size_t valid = std::min(kPanelRows, rows - i0);
+          const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
+          const __mmask8 mhi =
+              static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
+          const uint8_t* b = buf.data() + pp * ng * L * 64;
+          for (int l = 0; l < L; l += 2) {
+            const bool two = l + 1 < L;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (size_t g = 0; g < ng; g += 16) {
+              _tile_loadd(4, a0 + g * 4, stride_a);
+              _tile_loadd(5, a1 + g * 4, stride_a);
+              _tile_loadd(6, b + (g * L + static_cast<size_t>(l)) * 64, L * 64);
+              _tile_dpbsud(0, 4, 6);
+              _tile_dpbsud(1, 5, 6);
               if (two) {
-                _tile_stored(2, c[2], 64);
-                _tile_stored(3, c[3], 64);
-                amx_epilogue(c[2], w, q, l + 1, yt, rows, i0, mlo, mhi);
-                amx_epilogue(c[3], w, q + 1, l + 1, yt, rows, i0, mlo, mhi);
+                _tile_loadd(7, b + (g * L + static_cast<size_t>(l) + 1) * 64, L * 64);
+                _tile_dpbsud(2, 4, 7);
+                _tile_dpbsud(3, 5, 7);
               }
+            }
+            _tile_stored(0, c[0], 64);
+            _tile_stored(1, c[1], 64);
+            amx_epilogue(c[0], w, q, l, yt, rows, i0, mlo, mhi);
+            amx_epilogue(c[1], w, q + 1, l, yt, rows, i0, mlo, mhi);
+            if (two) {
+              _tile_stored(2, c[2], 64);
+              _tile_stored(3, c[3], 64);
+              amx_epilogue(c[2], w, q, l + 1, yt, rows, i0, mlo, mhi);
+              amx_epilogue(c[3], w, q + 1, l + 1, yt, rows, i0, mlo, mhi);
             }
           }
         }
       }
     }
-    _tile_release();
-  });
+  }
+  _tile_release();
 }
 #endif
 
@@ -348,7 +363,11 @@ VEIL_AMX void gemm_amx_l(const uint64_t* bt, size_t rows, const PackedWeights& w
 bool gemm_has_amx() {
 #if defined(__x86_64__) && defined(__linux__)
   static const bool ok = [] {
-    if (!gemm_has_vnni() || !__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-int8")) return false;
+    // CPUID.(EAX=7, ECX=0):EDX bit 24 = AMX-TILE, bit 25 = AMX-INT8 (read directly: older
+    // compilers' __builtin_cpu_supports does not know AMX).
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!gemm_has_vnni() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!((d >> 24) & 1u) || !((d >> 25) & 1u)) return false;
     // Linux hands out the 8 KB tile state only on request (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA).
     return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
   }();
