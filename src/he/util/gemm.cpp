@@ -19,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "he/util/parallel.h"
 #include "veil/util/check.h"
@@ -411,28 +412,21 @@ void gemm_mod2k(const uint64_t* bt, size_t rows, const PackedWeights& w, uint64_
     return;
   }
 #if defined(__x86_64__)
-  if (amx) {
+  // The kernels are templates on the limb count (1..8, checked when the weights were packed).
+  auto with_limbs = [&](auto kernel) {
     switch (w.limbs) {
-      case 1: return gemm_amx_l<1>(bt, rows, w, yt, threads);
-      case 2: return gemm_amx_l<2>(bt, rows, w, yt, threads);
-      case 3: return gemm_amx_l<3>(bt, rows, w, yt, threads);
-      case 4: return gemm_amx_l<4>(bt, rows, w, yt, threads);
-      case 5: return gemm_amx_l<5>(bt, rows, w, yt, threads);
-      case 6: return gemm_amx_l<6>(bt, rows, w, yt, threads);
-      case 7: return gemm_amx_l<7>(bt, rows, w, yt, threads);
-      default: return gemm_amx_l<8>(bt, rows, w, yt, threads);
+      case 1: return kernel(std::integral_constant<int, 1>{});
+      case 2: return kernel(std::integral_constant<int, 2>{});
+      case 3: return kernel(std::integral_constant<int, 3>{});
+      case 4: return kernel(std::integral_constant<int, 4>{});
+      case 5: return kernel(std::integral_constant<int, 5>{});
+      case 6: return kernel(std::integral_constant<int, 6>{});
+      case 7: return kernel(std::integral_constant<int, 7>{});
+      default: return kernel(std::integral_constant<int, 8>{});
     }
-  }
-  switch (w.limbs) {
-    case 1: return gemm_vnni_l<1>(bt, rows, w, yt, threads);
-    case 2: return gemm_vnni_l<2>(bt, rows, w, yt, threads);
-    case 3: return gemm_vnni_l<3>(bt, rows, w, yt, threads);
-    case 4: return gemm_vnni_l<4>(bt, rows, w, yt, threads);
-    case 5: return gemm_vnni_l<5>(bt, rows, w, yt, threads);
-    case 6: return gemm_vnni_l<6>(bt, rows, w, yt, threads);
-    case 7: return gemm_vnni_l<7>(bt, rows, w, yt, threads);
-    default: return gemm_vnni_l<8>(bt, rows, w, yt, threads);
-  }
+  };
+  if (amx) return with_limbs([&](auto l) { gemm_amx_l<decltype(l)::value>(bt, rows, w, yt, threads); });
+  with_limbs([&](auto l) { gemm_vnni_l<decltype(l)::value>(bt, rows, w, yt, threads); });
 #else
   gemm_portable(bt, rows, w, yt, threads);
 #endif

@@ -8,7 +8,6 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <regex>
 #include <thread>
@@ -19,7 +18,10 @@
 
 #include <ATen/ATen.h>
 
+#include <nlohmann/json.hpp>
+
 #include "support/child_process.h"
+#include "support/run_metrics.h"
 #include "support/shared_assets.h"
 #include "transport/tls_support.h"
 #include "veil/designs/registry.h"
@@ -82,16 +84,6 @@ train::FinetuneConfig recipe(const fs::path& model, const fs::path& out) {
   return c;
 }
 
-std::vector<double> losses(const fs::path& out) {
-  std::ifstream in(out / "metrics.jsonl");
-  std::vector<double> l;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) l.push_back(j["loss"].get<double>());
-  }
-  return l;
-}
-
 TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
   VEIL_REQUIRE_SHARED(shared);
   const fs::path model = shared / "models/stories260K-hf";
@@ -144,7 +136,7 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
   // The same run in process (fresh secret transforms: equal up to floating point).
   auto local = recipe(model, dir / "local");
   (void)train::run_finetune(local);
-  const auto la = losses(local.out), lb = losses(c.out);
+  const auto la = veil::testing::train_losses(local.out), lb = veil::testing::train_losses(c.out);
   ASSERT_EQ(la.size(), 3u);
   ASSERT_EQ(lb.size(), la.size());
   for (std::size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(lb[i], la[i], 1e-5 * la[i]) << "step " << i + 1;

@@ -2,10 +2,10 @@
 // report in summary.json, and options it does not know rejected.
 #include <gtest/gtest.h>
 
-#include <fstream>
 
 #include <ATen/ATen.h>
 
+#include "support/run_metrics.h"
 #include "support/shared_assets.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/designs/registry.h"
@@ -33,16 +33,6 @@ train::FinetuneConfig tiny_run(const fs::path& out) {
   return c;
 }
 
-std::vector<double> losses(const fs::path& out) {
-  std::ifstream in(out / "metrics.jsonl");
-  std::vector<double> l;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) l.push_back(j["loss"].get<double>());
-  }
-  return l;
-}
-
 TEST(ObfuscatuneSession, FinetuneMatchesPlainAndReports) {
   register_builtin_designs();
   const auto base = veil::testing::scratch_dir();
@@ -52,7 +42,7 @@ TEST(ObfuscatuneSession, FinetuneMatchesPlainAndReports) {
   obf.design = "obfuscatune";
   obf.design_options = {{"freivalds", "1"}};
   auto r = train::run_finetune(obf);
-  auto la = losses(base / "plain"), lb = losses(base / "obf");
+  auto la = veil::testing::train_losses(base / "plain"), lb = veil::testing::train_losses(base / "obf");
   ASSERT_EQ(la.size(), 4u);
   ASSERT_EQ(lb.size(), la.size());
   for (std::size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(lb[i], la[i], 1e-5 * la[i]) << "step " << i + 1;

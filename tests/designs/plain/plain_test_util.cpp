@@ -1,11 +1,9 @@
 #include "designs/plain/plain_test_util.h"
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include "veil/lora/peft.h"
 #include "veil/model/loader.h"
@@ -27,16 +25,6 @@ train::FinetuneConfig tiny_run(const fs::path& out) {
   c.optim.lr = 3e-3;
   c.progress = false;
   return c;
-}
-
-std::vector<double> train_losses(const fs::path& out) {
-  std::ifstream in(out / "metrics.jsonl");
-  std::vector<double> losses;
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
-  }
-  return losses;
 }
 
 double adapter_max_diff(const fs::path& a, const fs::path& b) {

@@ -4,14 +4,13 @@
 #include <filesystem>
 #include <vector>
 
+#include "support/run_metrics.h"
 #include "veil/train/finetune.h"
 
 namespace veil::testing {
 
 // models/veil-austen-tiny on a slice of the clinic records: a few seconds per run.
 [[nodiscard]] train::FinetuneConfig tiny_run(const std::filesystem::path& out);
-// The training losses of metrics.jsonl, by step.
-[[nodiscard]] std::vector<double> train_losses(const std::filesystem::path& out);
 // Remote and local runs compute the same products grouped differently; AdamW turns the last-bit
 // gradient differences of near-zero elements into update differences of up to ~1e-4 after a few
 // steps at lr 3e-3 (losses agree to 1e-5). Adapter entries are ~1e-2.
