@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -42,6 +43,14 @@ EncryptedMatrix Encryptor::encrypt(std::span<const int32_t> x, size_t rows, size
   for (size_t i = 0; i < x.size(); ++i) {
     VEIL_CHECK_ARG(x[i] >= lo && x[i] <= hi, "input value ", x[i], " at (", i / cols, ", ", i % cols,
                    ") outside the centred ", p.input_bits, "-bit range [", lo, ", ", hi, "]");
+  }
+  if (p.input_l1 != 0) {
+    for (size_t r = 0; r < rows; ++r) {
+      uint64_t l1 = 0;
+      for (size_t j = 0; j < cols; ++j) l1 += static_cast<uint64_t>(std::abs(int64_t{x[r * cols + j]}));
+      VEIL_CHECK_ARG(l1 <= p.input_l1, "input row ", r, " has L1 norm ", l1, " above the parameters' bound ",
+                     p.input_l1);
+    }
   }
   key_->used_ = true;  // burnt even if encryption fails below
 

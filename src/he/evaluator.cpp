@@ -57,8 +57,15 @@ WeightPlan Evaluator::make_plan(std::span<const int32_t> w, size_t k, size_t n, 
   data->cols = cols;
   data->id = plan_hash(d.hash, inner, cols, m);
   data->col_sums.assign(cols, 0);
+  std::vector<uint64_t> l1(cols, 0);
   for (size_t j = 0; j < inner; ++j)
-    for (size_t c = 0; c < cols; ++c) data->col_sums[c] += m[j * cols + c];
+    for (size_t c = 0; c < cols; ++c) {
+      data->col_sums[c] += m[j * cols + c];
+      l1[c] += static_cast<uint64_t>(m[j * cols + c] < 0 ? -int64_t{m[j * cols + c]} : m[j * cols + c]);
+    }
+  for (size_t c = 0; c < cols; ++c)
+    VEIL_CHECK_ARG(l1[c] <= p.weight_l1_bound(), "weight column ", c, " has L1 norm ", l1[c],
+                   " above the parameters' bound ", p.weight_l1_bound());
   data->packed = detail::pack_weights(m.data(), inner, cols, p.limbs());
   WeightPlan plan;
   plan.data_ = std::move(data);

@@ -102,6 +102,30 @@ std::vector<uint8_t> HeMatmulClient::encrypt(std::span<const float> x, size_t ro
   return bytes;
 }
 
+std::vector<uint8_t> HeMatmulClient::encrypt_integer(std::span<const int32_t> x, size_t rows, size_t cols,
+                                                     std::unique_ptr<Upload>& pending) {
+  const Parameters& p = ctx_.parameters();
+  VEIL_CHECK_ARG(rows >= 1 && cols >= 1 && x.size() == rows * cols, "input has ", x.size(), " values, expected ",
+                 rows, " x ", cols);
+  const Layout layout = choose_layout(p, rows);
+  SecretKey key = KeyGenerator(ctx_).create_one_time_key();
+  Encryptor enc(ctx_, key);
+  EncryptedMatrix ct = enc.encrypt(x, rows, cols, layout);
+  std::vector<uint8_t> bytes = save(ctx_, ct);
+  QuantizedRows q;
+  q.rows = rows;
+  q.cols = cols;
+  q.bits = static_cast<int>(p.input_bits);
+  pending.reset(new Upload(std::move(key), std::move(q), layout, 0));
+  return bytes;
+}
+
+std::span<const float> HeMatmulClient::output_scales(uint64_t plan_id, Layout layout) const {
+  const PlanMask& m = mask(plan_id, layout);
+  if (m.scale_kind != PlanMask::ScaleKind::kPerOutput) return {};
+  return m.scales;
+}
+
 std::vector<int64_t> HeMatmulClient::decrypt_integer(std::span<const uint8_t> result, const Upload& pending,
                                                      uint64_t* plan_id) const {
   EncryptedResult r = load_encrypted_result(ctx_, result);
@@ -115,6 +139,8 @@ std::vector<int64_t> HeMatmulClient::decrypt_integer(std::span<const uint8_t> re
 }
 
 std::vector<float> HeMatmulClient::decrypt(std::span<const uint8_t> result, const Upload& pending) const {
+  VEIL_CHECK_ARG(pending.q_.scale.size() == pending.rows(), "the upload holds integers (encrypt_integer): use "
+                 "decrypt_integer");
   uint64_t id = 0;
   std::vector<int64_t> p = decrypt_integer(result, pending, &id);
   const PlanMask& m = mask(id, pending.layout());

@@ -171,6 +171,9 @@ std::vector<uint8_t> save(const Parameters& p) {
     w.put(v);
   w.put<uint8_t>(p.allow_insecure ? 1 : 0);
   w.put_bytes(p.crs_seed.data(), p.crs_seed.size());
+  w.put(p.precision);
+  w.put(p.weight_l1);
+  w.put(p.input_l1);
   return w.finish();
 }
 
@@ -188,6 +191,9 @@ Parameters load_parameters(std::span<const uint8_t> blob) {
   VEIL_CHECK_ARG(insecure <= 1, "allow_insecure byte ", static_cast<int>(insecure), " is not 0 or 1");
   p.allow_insecure = insecure == 1;
   r.get_bytes(p.crs_seed.data(), p.crs_seed.size(), "crs_seed");
+  p.precision = r.get<uint32_t>("precision");
+  p.weight_l1 = r.get<uint64_t>("weight_l1");
+  p.input_l1 = r.get<uint32_t>("input_l1");
   r.finish();
   p.validate();
   r.expect_hash(p.hash());

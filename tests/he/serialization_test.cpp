@@ -56,7 +56,7 @@ TEST(Serialization, RejectsCorruptedTruncatedAndForeignBlobs) {
   bad[0] = 'X';  // magic
   EXPECT_THROW((void)load_encrypted_matrix(f.ctx, bad), std::invalid_argument);
   bad = up;
-  bad[4] = 2;  // version
+  bad[4] = static_cast<uint8_t>(kWireVersion + 1);  // version
   EXPECT_THROW((void)load_encrypted_matrix(f.ctx, bad), std::invalid_argument);
   bad = up;
   bad[16] ^= 1;  // parameter hash

@@ -16,7 +16,8 @@ class Decryptor {
   Decryptor(const Context& ctx, const SecretKey& key);
 
   // Returns the rows x cols product (row-major) of the centred input and the plan's weights.
-  // Exact whenever the inputs and weights were within the parameters' bounds (docs/he.md).
+  // Exact whenever the inputs and weights were within the parameters' bounds in Precision::kExact;
+  // in kCompact off by the noise and the result rounding, never wrapped around (docs/he.md §3.1).
   // Throws std::invalid_argument if result and mask do not belong together or to these parameters.
   [[nodiscard]] std::vector<int64_t> decrypt(const EncryptedResult& result, const PlanMask& mask) const;
 

@@ -87,11 +87,19 @@ class HeMatmulClient {
   [[nodiscard]] std::vector<uint8_t> encrypt(std::span<const float> x, size_t rows, size_t cols,
                                              std::unique_ptr<Upload>& pending, uint64_t fold_plan_id = 0);
 
+  // Encrypts integer values (centred input_bits-bit range; rows within the parameters' input_l1
+  // bound) without quantisation, e.g. a one-hot row for an exact table lookup. Results of such an
+  // upload are read with decrypt_integer only.
+  [[nodiscard]] std::vector<uint8_t> encrypt_integer(std::span<const int32_t> x, size_t rows, size_t cols,
+                                                     std::unique_ptr<Upload>& pending);
+  // The per-output-channel weight scales of a registered plan (empty unless kPerOutput).
+  [[nodiscard]] std::span<const float> output_scales(uint64_t plan_id, Layout layout) const;
+
   // Decrypts a result of `pending`'s upload (any plan registered for its layout) to float.
   // Throws std::invalid_argument on malformed bytes, unknown plans or mismatched shapes.
   [[nodiscard]] std::vector<float> decrypt(std::span<const uint8_t> result, const Upload& pending) const;
-  // The exact integer product (centred inputs times integer weights), for tests and callers that
-  // dequantise themselves.
+  // The integer product (centred inputs times integer weights; exact in Precision::kExact, within
+  // the noise and rounding of docs/he.md §3.1 in kCompact), for callers that dequantise themselves.
   [[nodiscard]] std::vector<int64_t> decrypt_integer(std::span<const uint8_t> result, const Upload& pending,
                                                      uint64_t* plan_id = nullptr) const;
 

@@ -18,7 +18,7 @@ namespace veil::he {
 
 enum class BlobKind : uint32_t { kParameters = 1, kEncryptedMatrix = 2, kEncryptedResult = 3, kPlanMask = 4 };
 
-inline constexpr uint16_t kWireVersion = 1;
+inline constexpr uint16_t kWireVersion = 2;  // 2: parameters carry precision and L1 bounds
 inline constexpr size_t kHeaderSize = 32;
 
 [[nodiscard]] std::vector<uint8_t> save(const Parameters& parms);
