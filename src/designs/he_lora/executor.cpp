@@ -6,6 +6,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "veil/designs/he_lora/options.h"
 #include "veil/designs/he_lora/worker.h"
 #include "veil/he/serialization.h"
 #include "veil/util/check.h"
@@ -34,7 +35,7 @@ std::vector<std::int64_t> leading(const at::Tensor& t, std::int64_t last) {
 
 HeLoraExecutor::HeLoraExecutor(const model::ModelConfig& cfg, transport::WorkerPool pool, const he::Parameters& parms,
                                at::Tensor local_head)
-    : cfg_(cfg), pool_(std::move(pool)), parms_(parms), client_(parms), local_head_(std::move(local_head)) {
+    : cfg_(cfg), pool_(std::move(pool)), parms_(parms), local_head_(std::move(local_head)) {
   pool_.check_covers(static_cast<int>(cfg_.num_layers));
   transport::Message m;
   m.op = "he.setup";
@@ -56,7 +57,30 @@ HeTraffic HeLoraExecutor::traffic() const {
 
 std::size_t HeLoraExecutor::mask_bytes() const {
   std::shared_lock client(client_mu_);
-  return client_.mask_bytes();
+  std::size_t total = 0;
+  for (const auto& [h, c] : clients_) total += c->mask_bytes();
+  return total;
+}
+
+he::HeMatmulClient& HeLoraExecutor::client_for(const he::Parameters& p, bool lookup) {
+  const he::Parameters& b = parms_;
+  VEIL_CHECK_ARG(security_bits(b) < 128 || security_bits(p) == 128, "he-lora: the worker proposed parameters below ",
+                 "128-bit security (", p.to_string(), ")");
+  VEIL_CHECK_ARG(p.crs_seed == b.crs_seed, "he-lora: the worker proposed another CRS seed");
+  VEIL_CHECK_ARG(p.allow_insecure == b.allow_insecure && p.poly_degree == b.poly_degree &&
+                     p.weight_bits == b.weight_bits && p.max_inner_dim <= std::max<std::uint32_t>(b.max_inner_dim, b.poly_degree),
+                 "he-lora: the worker's plan parameters (", p.to_string(), ") do not fit the session's (", b.to_string(), ")");
+  if (lookup) {
+    VEIL_CHECK_ARG(p.input_l1 == 1 && p.input_bits == 2 && !p.compact(), "he-lora: the embedding lookup needs exact ",
+                   "parameters for one-hot rows, got ", p.to_string());
+  } else {
+    VEIL_CHECK_ARG(p.input_bits == b.input_bits && p.precision == b.precision && p.input_l1 == 0,
+                   "he-lora: the worker's plan parameters (", p.to_string(), ") do not fit the session's (",
+                   b.to_string(), ")");
+  }
+  auto& c = clients_[p.hash()];
+  if (!c) c = std::make_unique<he::HeMatmulClient>(p);
+  return *c;
 }
 
 const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vector<std::int32_t>& group, int direction,
@@ -85,8 +109,11 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
     std::unique_lock client(client_mu_);
     for (std::size_t i = 0; i < reply.ints.size(); ++i) {
       const std::string& blob = reply.blob("p" + std::to_string(i));
-      info_bytes += blob.size();
-      ps.ids.push_back(client_.add_plan_info(bytes(blob)));
+      const std::string& pblob = reply.blob("s" + std::to_string(i));
+      info_bytes += blob.size() + pblob.size();
+      he::HeMatmulClient& c = client_for(he::load_parameters(bytes(pblob)), layer == -1);
+      ps.ids.push_back(c.add_plan_info(bytes(blob)));
+      ps.clients.push_back(&c);
       ps.chunk.push_back(reply.ints[i]);
     }
   }
@@ -117,8 +144,8 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
       at::Tensor xc = x2d.narrow(1, at0, ps.chunk[i]).contiguous();
       at0 += ps.chunk[i];
       std::span<const float> data(xc.data_ptr<float>(), m * static_cast<std::size_t>(ps.chunk[i]));
-      auto blob = client_.encrypt(data, m, static_cast<std::size_t>(ps.chunk[i]), pending[i],
-                                  direction == 1 ? ps.ids[i] : 0);
+      auto blob = ps.clients[i]->encrypt(data, m, static_cast<std::size_t>(ps.chunk[i]), pending[i],
+                                         direction == 1 ? ps.ids[i] : 0);
       up += blob.size();
       req.blobs["x" + std::to_string(i)] = str(blob);
     }
@@ -130,7 +157,7 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   for (std::size_t i = 0; i < ps.ids.size(); ++i) {
     const std::string& blob = reply.blob("y" + std::to_string(i));
     down += blob.size();
-    std::vector<float> y = client_.decrypt(bytes(blob), *pending[i]);
+    std::vector<float> y = ps.clients[i]->decrypt(bytes(blob), *pending[i]);
     const auto n = static_cast<std::int64_t>(y.size() / m);
     at::Tensor t = at::from_blob(y.data(), {static_cast<std::int64_t>(m), n}, at::kFloat);
     acc = acc.defined() ? acc.add_(t) : t.clone();
@@ -175,12 +202,59 @@ at::Tensor HeLoraExecutor::backward(int layer, std::span<const model::Proj> proj
 
 at::Tensor HeLoraExecutor::embed(const at::Tensor& ids) {
   at::NoGradGuard no_grad;
-  at::Tensor flat = ids.reshape({-1});
-  at::Tensor onehot = at::one_hot(flat, cfg_.vocab_size).to(at::kFloat).contiguous();
-  at::Tensor e = product(-1, {kEmbedGroup}, 0, onehot);
+  at::Tensor flat = ids.reshape({-1}).to(at::kLong).contiguous();
+  const auto m = static_cast<std::size_t>(flat.numel());
+  const std::int64_t vocab = cfg_.vocab_size, d = cfg_.hidden_size;
+  const he::Layout layout = he::choose_layout(parms_, m);
+  const PlanSet& ps = plans(-1, {kEmbedGroup}, 0, layout);
+  VEIL_CHECK_STATE(ps.ids.size() == 1 && ps.chunk[0] >= 1, "he-lora: the worker's embedding plan is not a lookup");
+  const std::int64_t c = ps.chunk[0], chunks = (vocab + c - 1) / c;
+  const std::int64_t* id = flat.data_ptr<std::int64_t>();
+  std::vector<std::int32_t> one_hot(m * static_cast<std::size_t>(c), 0);
+  for (std::size_t r = 0; r < m; ++r) {
+    VEIL_CHECK_ARG(id[r] >= 0 && id[r] < vocab, "token id ", id[r], " outside the vocabulary [0, ", vocab, ")");
+    one_hot[r * static_cast<std::size_t>(c) + static_cast<std::size_t>(id[r] % c)] = 1;
+  }
+  std::unique_ptr<he::HeMatmulClient::Upload> pending;
+  transport::Message req;
+  req.op = "he.forward";
+  req.layer = -1;
+  req.ints = {kEmbedGroup};
+  std::uint64_t up = 0, down = 0;
+  {
+    std::shared_lock client(client_mu_);
+    auto blob = ps.clients[0]->encrypt_integer(one_hot, m, static_cast<std::size_t>(c), pending);
+    up = blob.size();
+    req.blobs["x0"] = str(blob);
+  }
+  auto reply = route(-1).call(std::move(req));
+  const std::string& blob = reply.blob("y0");
+  down = blob.size();
+  at::Tensor out = at::empty({static_cast<std::int64_t>(m), d}, at::kFloat);
+  {
+    std::shared_lock client(client_mu_);
+    std::vector<std::int64_t> y = ps.clients[0]->decrypt_integer(bytes(blob), *pending);
+    std::span<const float> scale = ps.clients[0]->output_scales(ps.ids[0], layout);
+    const std::size_t cols = static_cast<std::size_t>(chunks * d);
+    VEIL_CHECK_STATE(y.size() == m * cols && scale.size() == cols, "he-lora: the embedding result has ", y.size(),
+                     " values, expected ", m, " x ", cols);
+    float* o = out.data_ptr<float>();
+    for (std::size_t r = 0; r < m; ++r) {
+      const std::size_t base = static_cast<std::size_t>(id[r] / c * d);
+      for (std::size_t j = 0; j < static_cast<std::size_t>(d); ++j)
+        o[r * static_cast<std::size_t>(d) + j] = static_cast<float>(y[r * cols + base + j]) * scale[base + j];
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    traffic_.uploads += 1;
+    traffic_.results += 1;
+    traffic_.upload_bytes += up;
+    traffic_.result_bytes += down;
+  }
   auto shape = ids.sizes().vec();
-  shape.push_back(cfg_.hidden_size);
-  return e.reshape(shape);
+  shape.push_back(d);
+  return out.reshape(shape);
 }
 
 }  // namespace veil::designs::he_lora

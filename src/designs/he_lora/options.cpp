@@ -47,6 +47,9 @@ HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opt
       o.pipeline = value == "on"    ? HeLoraOptions::Pipeline::kOn
                    : value == "off" ? HeLoraOptions::Pipeline::kOff
                                     : HeLoraOptions::Pipeline::kAuto;
+    } else if (key == "precision") {
+      VEIL_CHECK_ARG(value == "exact" || value == "compact", "--opt precision=", value, ": expected exact or compact");
+      o.precision = value == "compact" ? he::Precision::kCompact : he::Precision::kExact;
     } else if (key == "in_flight") {
       o.in_flight = parse_int(key, value, 1, 1024);
     } else if (key == "workers") {
@@ -60,13 +63,13 @@ HeLoraOptions HeLoraOptions::parse(const std::map<std::string, std::string>& opt
       }
     } else {
       VEIL_CHECK_ARG(false, "design 'he-lora' has no option '", key,
-                     "' (options: bits, weight_bits, skip_backward_layers, lm_head, embed, workers, pipeline, in_flight)");
+                     "' (options: bits, weight_bits, skip_backward_layers, lm_head, embed, workers, pipeline, in_flight, precision)");
     }
   }
   return o;
 }
 
-he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits) {
+he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits, he::Precision precision) {
   std::int64_t inner = cfg.vocab_size;  // embedding one-hot (forward) and LM head gradient (backward)
   auto bp = model::block_projections(cfg.family);
   for (auto group : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out}) {
@@ -79,7 +82,7 @@ he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weigh
     inner = std::max(inner, outs);
   }
   inner = std::min(inner, kMaxChunk);
-  return he::Parameters::for_matmul(bits, weight_bits, static_cast<std::size_t>(inner));
+  return he::Parameters::for_matmul(bits, weight_bits, static_cast<std::size_t>(inner), 0, precision);
 }
 
 int security_bits(const he::Parameters& parms) {

@@ -73,7 +73,7 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
   const int L = static_cast<int>(mc.num_layers);
   VEIL_CHECK_ARG(opts_.skip_backward_layers <= L, "--opt skip_backward_layers=", opts_.skip_backward_layers,
                  " exceeds the model's ", L, " layers");
-  const he::Parameters parms = parameters_for(mc, opts_.bits, opts_.weight_bits);
+  const he::Parameters parms = parameters_for(mc, opts_.bits, opts_.weight_bits, opts_.precision);
 
   // Parameter accounting before anything is dropped.
   std::vector<at::Tensor> all = files->weights.params.all();
@@ -176,6 +176,7 @@ nlohmann::json HeLoraSession::report() const {
   j["weight_bits"] = opts_.weight_bits;
   j["he_parameters"] = {{"poly_degree", p.poly_degree}, {"log_q", p.log_q}, {"log_t", p.log_t},
                         {"log_q_down", p.log_q_down}, {"max_inner_dim", p.max_inner_dim}};
+  j["precision"] = p.compact() ? "compact" : "exact";
   j["security_bits"] = security_bits(p);
   j["workers"] = exec_->pool().size();
   j["lm_head"] = opts_.lm_head_on_worker ? "worker" : "local";

@@ -5,7 +5,8 @@
 //                        q/k/v and gate/up share theirs), he.forward, decrypt, correct zero points,
 //                        dequantise, split into the group's outputs
 //   backward(group, g):  the same with the concatenated output gradients and Wᵀ
-//   embed(ids):          one-hot(ids) encrypted, times the embedding on the worker
+//   embed(ids):          table lookup: one-hot(id mod C) encrypted (C = min(N, vocab)), times the
+//                        re-laid embedding on the worker; the data owner keeps chunk id / C
 // The secret keys are created, used and zeroised here; they never leave this object.
 #pragma once
 
@@ -57,7 +58,11 @@ class HeLoraExecutor final : public model::LinearExecutor {
   struct PlanSet {
     std::vector<std::uint64_t> ids;  // one per inner chunk
     std::vector<std::int64_t> chunk;  // inner sizes
+    std::vector<he::HeMatmulClient*> clients;  // the parameter set of each plan
   };
+  // The client for a plan's parameters, after checking them against the session's (128-bit
+  // security, public CRS seed, ring dimension, bit widths, precision). Holds client_mu_ exclusively.
+  he::HeMatmulClient& client_for(const he::Parameters& plan_parms, bool lookup);
   // Encrypted product of m x k matrix x with the group's weight (k = its inner dim) in direction d.
   [[nodiscard]] at::Tensor product(int layer, const std::vector<std::int32_t>& group, int direction,
                                    const at::Tensor& x2d);
@@ -67,12 +72,12 @@ class HeLoraExecutor final : public model::LinearExecutor {
   model::ModelConfig cfg_;
   transport::WorkerPool pool_;
   he::Parameters parms_;
-  he::HeMatmulClient client_;
+  std::map<std::uint64_t, std::unique_ptr<he::HeMatmulClient>> clients_;  // by parameter hash
   at::Tensor local_head_;
   std::map<std::tuple<int, std::vector<std::int32_t>, int, int>, PlanSet> plans_;
   // Thread safety (pipelined micro-batches call linear() concurrently): mu_ guards plans_ and
   // traffic_; client_mu_ is held shared by encryption and decryption, exclusively while a plan's
-  // mask is added; fetch_mu_ makes each plan's he.plan_info happen once.
+  // mask (or a client) is added; fetch_mu_ makes each plan's he.plan_info happen once.
   mutable std::mutex mu_;
   mutable std::shared_mutex client_mu_;
   std::mutex fetch_mu_;

@@ -24,6 +24,10 @@ struct HeLoraOptions {
   // cores). Always off with LoRA dropout (its RNG order would change).
   enum class Pipeline { kAuto, kOn, kOff } pipeline = Pipeline::kAuto;
   int in_flight = 0;                 // micro-batches in flight at once; 0: max(2, workers)
+  // precision=exact|compact (docs/he.md §3.1): exact decrypts the integer products exactly
+  // (bit-identical runs); compact uses Delta = 2^6 and fewer result bits (noise and rounding at
+  // ~0.35 of the 8-bit quantisation error, never wrapped around), about half the bytes on the wire.
+  he::Precision precision = he::Precision::kExact;
 
   // Parses --opt pairs. Throws std::invalid_argument naming an unknown key or a bad value.
   [[nodiscard]] static HeLoraOptions parse(const std::map<std::string, std::string>& opts);
@@ -40,7 +44,11 @@ inline constexpr std::int64_t kMaxChunk = 8192;
 // the protocol uses (forward: inputs of each projection; backward: outputs of each input-sharing
 // group; the embedding's one-hot and the LM head's gradient, both chunked at kMaxChunk). Throws
 // std::invalid_argument when no parameters exist for the bit widths (e.g. 16 x 16 bits).
-[[nodiscard]] he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits);
+// These are the session's parameters (he.setup: bit widths, precision, ring dimension, chunking);
+// each plan then runs under parameters the worker fits to its actual weights (same N, bit widths
+// and precision; smaller t and Delta; the data owner checks them, executor.cpp).
+[[nodiscard]] he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits,
+                                            he::Precision precision = he::Precision::kExact);
 
 // Security level (bits, classical) that the parameters meet: 128 when they lie inside the
 // HomomorphicEncryption.org table for their ring dimension, else 0.

@@ -6,14 +6,18 @@
 //   he.setup       blobs {parameters}: the veil::he parameters the data owner chose; the worker
 //                  checks they meet 128-bit security and cover its matrices.
 //   he.plan_info   layer, ints {direction, layout, group...}: public masks of a group's plans
-//                  (blobs p0, p1, ... one per inner chunk).
+//                  (blobs p0, p1, ... one per inner chunk) and each plan's parameters (s0, s1, ...:
+//                  the session's bit widths, precision and N, with t and Delta fitted to the plan's
+//                  actual weights, docs/he.md §3.1; the data owner checks them before encrypting).
 //   he.forward     layer, ints {group...}, blobs x0, x1, ...: encrypted inputs (one per inner chunk
 //                  of the group's fused weight) -> blobs y0, y1, ... encrypted x·Wᵀ per chunk.
 //   he.backward    the same with encrypted output gradients and W (the group's outputs
 //                  concatenated; the sum over the group happens inside the product).
 // A group is the list of projection ids sharing an input (q,k,v; gate,up; o; down; lm_head at
 // layer num_layers) or {kEmbedGroup} at layer -1 (the token embedding, as an encrypted one-hot
-// product). The embedding belongs to the worker holding layer 0, the LM head to the one holding
+// product). The embedding is a table lookup: one upload of the one-hot of (token mod C), C =
+// min(N, vocab), times the table re-laid as [C, chunks * hidden]; every chunk is returned (ints of
+// plan_info: {C}). The embedding belongs to the worker holding layer 0, the LM head to the one holding
 // the last layer.
 #pragma once
 
