@@ -9,7 +9,12 @@
 //   bench_he_lora --pipeline [--reps N] [--tokens T] [--skip-1b]   2 in-process workers, a step of
 //                                                several micro-batches, pipeline=on vs off
 //   bench_he_lora --gpt2                         bytes per decoded token, GPT-2-small shape (random
-//                                                weights, embedding and LM head on the worker)
+//                                                weights, embedding and LM head on the worker), in
+//                                                exact and compact precision, per part
+//   bench_he_lora --decode-1b                    the same for the Llama-3.2-1B shape: one layer
+//                                                measured, embedding and LM head computed from the
+//                                                parameters the worker would choose, 16 layers summed
+//   --opt KEY=VALUE                              he-lora option for every session (e.g. precision=compact)
 //   bench_he_lora --he-steps L [--reps N] [--tokens T]   only he-lora steps of the Llama-1B shape
 //                                                with L layers (for profiling: prints each timed
 //                                                step's CLOCK_MONOTONIC interval, for perf --time)
@@ -18,6 +23,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -28,6 +34,9 @@
 #include <string>
 
 #include "veil/designs/he_lora/session.h"
+#include "veil/designs/he_lora/options.h"
+#include "veil/he/serialization.h"
+#include "veil/he/quantize.h"
 #include "veil/designs/registry.h"
 #include "veil/model/generate.h"
 #include "veil/model/loader.h"
@@ -122,9 +131,12 @@ std::shared_ptr<model::ModelFiles> random_files(const model::ModelConfig& c) {
   return f;
 }
 
+std::map<std::string, std::string> g_opts;  // --opt pairs, added to every session
+
 train::FinetuneConfig session_config(std::map<std::string, std::string> opts) {
   train::FinetuneConfig fc;
   fc.design = "he-lora";
+  for (const auto& [k, v] : g_opts) opts.try_emplace(k, v);
   fc.design_options = std::move(opts);
   fc.seed = 1;
   return fc;
@@ -192,7 +204,14 @@ nlohmann::json he_steps(int layers, std::int64_t tokens, int reps) {
   return {{"layers", layers}, {"tokens_per_step", tokens}, {"he_step_s", median(t)}, {"steps_s", t}};
 }
 
-// Bytes on the wire of one decode step (one token, KV cache local), measured on a model.
+nlohmann::json parms_json(const he::Parameters& p) {
+  return {{"k", p.max_inner_dim}, {"N", p.poly_degree}, {"log_q", p.log_q}, {"log_t", p.log_t},
+          {"log_q_down", p.log_q_down}, {"input_bits", p.input_bits}, {"compact", p.compact()},
+          {"weight_l1", p.weight_l1}, {"input_l1", p.input_l1}};
+}
+
+// Bytes on the wire of one decode step (one token, KV cache local), measured on a model: the
+// transport's counts (with framing) and the executor's blob bytes per part.
 nlohmann::json decode_bytes(const std::shared_ptr<model::ModelFiles>& files, std::map<std::string, std::string> opts) {
   auto fc = session_config(std::move(opts));
   designs::he_lora::HeLoraSession he(fc, files);
@@ -201,11 +220,95 @@ nlohmann::json decode_bytes(const std::shared_ptr<model::ModelFiles>& files, std
   std::vector<std::int64_t> prompt{1};
   (void)designs::he_lora::generate(he, prompt, g);  // warm-up: plan masks
   const auto before = he.executor().pool().stats();
+  const auto tb = he.executor().traffic();
   (void)designs::he_lora::generate(he, prompt, g);
   const auto after = he.executor().pool().stats();
+  const auto ta = he.executor().traffic();
   const double up = static_cast<double>(after.bytes_sent - before.bytes_sent);
   const double down = static_cast<double>(after.bytes_received - before.bytes_received);
-  return {{"up_bytes", up}, {"down_bytes", down}, {"total_bytes", up + down}};
+  const int L = static_cast<int>(files->config.num_layers);
+  double parts[3][2] = {};  // embedding, layers, LM head: blob bytes up, down
+  for (const auto& [layer, ud] : ta.by_layer) {
+    auto it = tb.by_layer.find(layer);
+    const double u = static_cast<double>(ud.first - (it == tb.by_layer.end() ? 0 : it->second.first));
+    const double d = static_cast<double>(ud.second - (it == tb.by_layer.end() ? 0 : it->second.second));
+    const int part = layer < 0 ? 0 : layer >= L ? 2 : 1;
+    parts[part][0] += u;
+    parts[part][1] += d;
+  }
+  nlohmann::json plist = nlohmann::json::array();
+  for (const auto& p : he.executor().plan_parameters()) plist.push_back(parms_json(p));
+  return {{"up_bytes", up}, {"down_bytes", down}, {"total_bytes", up + down},
+          {"precision", he.report()["precision"]},
+          {"embedding_blob_bytes", {parts[0][0], parts[0][1]}},
+          {"layers_blob_bytes", {parts[1][0], parts[1][1]}},
+          {"lm_head_blob_bytes", {parts[2][0], parts[2][1]}},
+          {"plan_parameters", plist}};
+}
+
+// Bytes per decoded token of the embedding lookup and the LM head's forward product, computed
+// (formula: header + coefficients x bits) from the parameters the worker chooses for these
+// weights (the same derivation as src/designs/he_lora/worker.cpp), without building their masks.
+nlohmann::json computed_lookup_and_head(const model::ModelFiles& f, const he::Parameters& base) {
+  const at::Tensor e = f.weights.params.tok_emb.to(at::kFloat);
+  const std::int64_t v = e.size(0), d = e.size(1);
+  const std::int64_t c = std::min<std::int64_t>(base.poly_degree, v), chunks = (v + c - 1) / c;
+  const double hdr = static_cast<double>(he::kHeaderSize);
+  nlohmann::json j;
+  {
+    at::Tensor padded = at::zeros({chunks * c, d}, at::kFloat);
+    padded.narrow(0, 0, v).copy_(e);
+    at::Tensor wp = padded.view({chunks, c, d}).permute({1, 0, 2}).reshape({c, chunks * d}).contiguous();
+    auto q = he::quantize_columns({wp.data_ptr<float>(), static_cast<std::size_t>(c * chunks * d)},
+                                  static_cast<std::size_t>(c), static_cast<std::size_t>(chunks * d),
+                                  static_cast<int>(base.weight_bits));
+    he::ShapeBounds b = he::weight_bounds(q.values, static_cast<std::size_t>(c), static_cast<std::size_t>(chunks * d), false);
+    b.input_l1 = 1;
+    auto p = he::Parameters::for_matmul(2, static_cast<int>(base.weight_bits), static_cast<std::size_t>(c),
+                                        base.poly_degree, he::Precision::kExact, b);
+    j["embedding"] = {{"parameters", parms_json(p)},
+                      {"up_bytes", hdr + 12 + std::ceil(double(c) * p.log_q / 8)},
+                      {"down_bytes", hdr + 20 + std::ceil(double(chunks * d) * p.log_q_down / 8)}};
+  }
+  {
+    const at::Tensor head = f.weights.linear.count({static_cast<int>(f.config.num_layers), model::Proj::kLmHead})
+                                ? f.weights.linear.at({static_cast<int>(f.config.num_layers), model::Proj::kLmHead})
+                                : e;
+    at::Tensor wt = head.to(at::kFloat).t().contiguous();  // [d, vocab]
+    auto q = he::quantize_columns({wt.data_ptr<float>(), static_cast<std::size_t>(wt.numel())},
+                                  static_cast<std::size_t>(d), static_cast<std::size_t>(v),
+                                  static_cast<int>(base.weight_bits));
+    he::ShapeBounds b = he::weight_bounds(q.values, static_cast<std::size_t>(d), static_cast<std::size_t>(v), false);
+    auto p = he::Parameters::for_matmul(static_cast<int>(base.input_bits), static_cast<int>(base.weight_bits),
+                                        static_cast<std::size_t>(d), base.poly_degree,
+                                        static_cast<he::Precision>(base.precision), b);
+    j["lm_head"] = {{"parameters", parms_json(p)},
+                    {"up_bytes", hdr + 12 + std::ceil(double(d) * p.log_q / 8)},
+                    {"down_bytes", hdr + 20 + std::ceil(double(v) * p.log_q_down / 8)}};
+  }
+  return j;
+}
+
+// Llama-3.2-1B shape: one layer's decode bytes measured (embedding, LM head local: their masks
+// need GBs), the embedding lookup and the LM head computed, 16 layers summed.
+nlohmann::json decode_1b(std::map<std::string, std::string> opts) {
+  auto files = random_files(llama_1b(1));
+  opts.try_emplace("lm_head", "local");
+  opts.try_emplace("embed", "local");
+  nlohmann::json j;
+  j["one_layer"] = decode_bytes(files, opts);
+  auto fc = session_config(opts);
+  const auto prec = fc.design_options.count("precision") && fc.design_options.at("precision") == "compact"
+                        ? he::Precision::kCompact
+                        : he::Precision::kExact;
+  const auto base = designs::he_lora::parameters_for(files->config, 8, 8, prec);
+  j["computed"] = computed_lookup_and_head(*files, base);
+  const double layer = j["one_layer"]["total_bytes"].get<double>();
+  const auto& c = j["computed"];
+  const double extra = c["embedding"]["up_bytes"].get<double>() + c["embedding"]["down_bytes"].get<double>() +
+                       c["lm_head"]["up_bytes"].get<double>() + c["lm_head"]["down_bytes"].get<double>();
+  j["total_16_layers_bytes"] = 16 * layer + extra;
+  return j;
 }
 
 // A step of `micro` with 2 in-process workers, pipelined and sequential (same session options
@@ -305,7 +408,7 @@ int main(int argc, char** argv) {
   std::int64_t tokens_1b = 256;
   bool skip_1b = false;
   fs::path curves;
-  bool greedy = false, pipeline = false, gpt2 = false;
+  bool greedy = false, pipeline = false, gpt2 = false, decode1b = false;
   int he_only_layers = 0;
   std::int64_t steps = 40;
   fs::path model_dir;
@@ -319,6 +422,16 @@ int main(int argc, char** argv) {
     else if (a == "--greedy") greedy = true;
     else if (a == "--pipeline") pipeline = true;
     else if (a == "--gpt2") gpt2 = true;
+    else if (a == "--decode-1b") decode1b = true;
+    else if (a == "--opt" && i + 1 < argc) {
+      const std::string kv = argv[++i];
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "--opt expects KEY=VALUE\n";
+        return 2;
+      }
+      g_opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     else if (a == "--he-steps" && i + 1 < argc) he_only_layers = std::atoi(argv[++i]);
     else if (a == "--curves" && i + 1 < argc) curves = argv[++i];
     else if (a == "--steps" && i + 1 < argc) steps = std::atoll(argv[++i]);
@@ -328,7 +441,8 @@ int main(int argc, char** argv) {
                    "       bench_he_lora --curves OUT.svg [--steps S] [--model DIR]\n"
                    "       bench_he_lora --greedy [--model DIR]\n"
                    "       bench_he_lora --pipeline [--reps N] [--tokens T] [--skip-1b] [--model DIR]\n"
-                   "       bench_he_lora --gpt2\n"
+                   "       bench_he_lora --gpt2 | --decode-1b\n"
+                   "       (any mode) --opt KEY=VALUE\n"
                    "       bench_he_lora --he-steps LAYERS [--reps N] [--tokens T]\n";
       return 2;
     }
@@ -358,9 +472,25 @@ int main(int argc, char** argv) {
       std::cout << out.dump() << std::endl;
       return 0;
     }
-    if (gpt2) {
-      // Embedding (encrypted one-hot) and LM head on the worker; one decode step after a warm-up.
-      out["gpt2_small_decode"] = decode_bytes(random_files(gpt2_small()), {});
+    if (gpt2 || decode1b) {
+      // Embedding (table lookup) and LM head on the worker; one decode step after a warm-up; both
+      // precisions unless --opt precision=... picks one.
+      std::vector<std::string> precisions{"exact", "compact"};
+      if (g_opts.count("precision")) precisions = {g_opts.at("precision")};
+      for (const auto& prec : precisions) {
+        if (gpt2) {
+          auto files = random_files(gpt2_small());
+          out["gpt2_small_decode_" + prec] = decode_bytes(files, {{"precision", prec}});
+          out["gpt2_small_decode_" + prec]["computed"] = computed_lookup_and_head(
+              *files, designs::he_lora::parameters_for(files->config, 8, 8,
+                                                       prec == "compact" ? he::Precision::kCompact : he::Precision::kExact));
+          std::cout << "gpt2 " << prec << ": " << out["gpt2_small_decode_" + prec].dump() << "\n" << std::flush;
+        }
+        if (decode1b) {
+          out["llama1b_decode_" + prec] = decode_1b({{"precision", prec}});
+          std::cout << "llama1b " << prec << ": " << out["llama1b_decode_" + prec].dump() << "\n" << std::flush;
+        }
+      }
       out["peak_rss_bytes"] = runtime::peak_rss_bytes();
       std::cout << out.dump() << std::endl;
       return 0;

@@ -37,6 +37,9 @@ QuantizedRows quantize_rows(std::span<const float> x, size_t rows, size_t cols, 
       const long long v = std::llround(row[j] / scale) + zero;
       q.values[r * cols + j] = static_cast<int32_t>(std::clamp<long long>(v, 0, levels)) - half;
     }
+    // An all-zero row (padding, positions without a loss) dequantises to exact zeros even when the
+    // product carries an error (Precision::kCompact): scale 0 instead of the placeholder 1.
+    if (!(hi > lo)) q.scale[r] = 0.0f;
   }
   return q;
 }

@@ -4,12 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
+#include <memory>
+#include <random>
 
 #include "he_test_util.h"
 #include "veil/he/decryptor.h"
 #include "veil/he/encryptor.h"
 #include "veil/he/evaluator.h"
 #include "veil/he/keys.h"
+#include "veil/he/matmul.h"
+#include "veil/he/quantize.h"
 #include "veil/he/serialization.h"
 
 namespace veil::he {
@@ -140,6 +145,49 @@ TEST(Precision, InputsAndWeightsOutsideTheL1BoundsAreRefused) {
   Evaluator ev{Context(tight)};
   std::vector<int32_t> heavy(64 * 2, 100);  // column L1 6400 > the bound
   EXPECT_THROW((void)ev.make_plan(heavy, 64, 2), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace veil::he
+
+namespace veil::he {
+namespace {
+
+// The high-level path of the backward pass (transposed plan, scales folded into the gradient) in
+// both precisions: compact stays close to exact's error against the float product.
+TEST(Precision, CompactTransposedPlanTracksExact) {
+  const size_t m = 300, k = 96, n = 64;  // W is k x n; G (m x n) times W^T
+  auto rng = testing::test_rng(41);
+  std::normal_distribution<float> nd(0, 1);
+  std::vector<float> w(k * n), g(m * n);
+  for (auto& v : w) v = 0.02f * nd(rng);
+  for (auto& v : g) v = nd(rng) * (std::abs(nd(rng)) > 2 ? 10.f : 0.1f);
+  std::vector<double> want(m * k, 0);
+  for (size_t r = 0; r < m; ++r)
+    for (size_t j = 0; j < k; ++j)
+      for (size_t c = 0; c < n; ++c) want[r * k + j] += double(g[r * n + c]) * w[j * n + c];
+  double err[2] = {0, 0}, ref = 0;
+  for (int compact = 0; compact < 2; ++compact) {
+    QuantizedColumns q = quantize_columns(w, k, n, 8);
+    const ShapeBounds b = weight_bounds(q.values, k, n, true);
+    const Parameters p = Parameters::for_matmul(8, 8, n, 2048, compact ? Precision::kCompact : Precision::kExact, b);
+    HeMatmulServer server(p);
+    HeMatmulClient client(p);
+    const uint64_t id = server.add_weights(w, k, n, true);
+    client.add_plan_info(server.plan_info(id, Layout::kColumns));
+    std::unique_ptr<HeMatmulClient::Upload> up;
+    auto blob = client.encrypt(g, m, n, up, id);
+    auto y = client.decrypt(server.multiply(blob, id), *up);
+    double e2 = 0, r2 = 0;
+    for (size_t i = 0; i < m * k; ++i) {
+      e2 += (y[i] - want[i]) * (y[i] - want[i]);
+      r2 += want[i] * want[i];
+    }
+    err[compact] = std::sqrt(e2);
+    ref = std::sqrt(r2);
+  }
+  std::cout << "relative error: exact " << err[0] / ref << ", compact " << err[1] / ref << "\n";
+  EXPECT_LT(err[1], 1.2 * err[0]);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@
 namespace veil::he {
 
 // x[r][j] ~= scale[r] * (values[r][j] + 2^(bits-1) - zero[r]); values are centred in
-// [-2^(bits-1), 2^(bits-1)) (what the Encryptor takes), zero[r] in [0, 2^bits - 1].
+// [-2^(bits-1), 2^(bits-1)) (what the Encryptor takes), zero[r] in [0, 2^bits - 1]. An all-zero
+// row has scale 0 (so its product dequantises to exact zeros in either precision).
 struct QuantizedRows {
   size_t rows = 0, cols = 0;
   int bits = 0;

@@ -62,6 +62,13 @@ std::size_t HeLoraExecutor::mask_bytes() const {
   return total;
 }
 
+std::vector<he::Parameters> HeLoraExecutor::plan_parameters() const {
+  std::shared_lock client(client_mu_);
+  std::vector<he::Parameters> out;
+  for (const auto& [h, c] : clients_) out.push_back(c->context().parameters());
+  return out;
+}
+
 he::HeMatmulClient& HeLoraExecutor::client_for(const he::Parameters& p, bool lookup) {
   const he::Parameters& b = parms_;
   VEIL_CHECK_ARG(security_bits(b) < 128 || security_bits(p) == 128, "he-lora: the worker proposed parameters below ",
@@ -167,6 +174,8 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   traffic_.results += ps.ids.size();
   traffic_.upload_bytes += up;
   traffic_.result_bytes += down;
+  traffic_.by_layer[layer].first += up;
+  traffic_.by_layer[layer].second += down;
   return acc;
 }
 
@@ -251,6 +260,8 @@ at::Tensor HeLoraExecutor::embed(const at::Tensor& ids) {
     traffic_.results += 1;
     traffic_.upload_bytes += up;
     traffic_.result_bytes += down;
+    traffic_.by_layer[-1].first += up;
+    traffic_.by_layer[-1].second += down;
   }
   auto shape = ids.sizes().vec();
   shape.push_back(d);

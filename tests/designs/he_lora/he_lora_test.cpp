@@ -50,6 +50,9 @@ train::FinetuneConfig short_config(const fs::path& model, const fs::path& out, s
 }
 
 TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
+  EXPECT_EQ(HeLoraOptions::parse({{"precision", "compact"}}).precision, he::Precision::kCompact);
+  EXPECT_EQ(HeLoraOptions::parse({}).precision, he::Precision::kExact);
+  EXPECT_THROW((void)HeLoraOptions::parse({{"precision", "approximate"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"bitz", "8"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"bits", "17"}}), std::invalid_argument);
   EXPECT_THROW((void)HeLoraOptions::parse({{"lm_head", "cloud"}}), std::invalid_argument);
@@ -136,6 +139,55 @@ TEST(HeLoraFinetune, EightBitTracksPlainLora) {
   const auto& rep = he.summary["design_report"];
   EXPECT_EQ(rep["security_bits"], 128) << he.summary.dump();
   EXPECT_GT(rep["upload_bytes"].get<double>(), 0);
+  // The same with precision=compact (noise and result rounding at ~0.35 of the quantisation error).
+  cfg.out = dir / "he-compact";
+  cfg.design_options = {{"precision", "compact"}};
+  auto compact = train::run_finetune(cfg);
+  std::cout << "he-lora 8-bit compact " << compact.first_loss << " -> " << compact.final_loss << "\n";
+  EXPECT_NEAR(compact.final_loss, plain.final_loss, 0.02 * plain.final_loss);
+  const auto& crep = compact.summary["design_report"];
+  EXPECT_EQ(crep["precision"], "compact");
+  EXPECT_EQ(crep["security_bits"], 128);
+  EXPECT_LT(crep["upload_bytes"].get<double>(), rep["upload_bytes"].get<double>());
+  EXPECT_LT(crep["result_bytes"].get<double>(), rep["result_bytes"].get<double>());
+}
+
+// precision=compact at 16-bit activations and 8-bit weights (the CLI's widths): greedy tokens equal
+// plain's. The results are no longer exact integers, but their error stays far below a logit gap.
+TEST(HeLoraSession, CompactGreedyGenerationMatchesPlainAt16Bits) {
+  VEIL_REQUIRE_SHARED(assets);
+  const auto model_dir = assets / "models/stories260K-hf";
+  auto plain = model::load_model(model_dir);
+  std::vector<std::int64_t> prompt{1, 403, 407, 261, 378};
+  model::GenerationConfig g;
+  g.max_new_tokens = 24;
+  const auto want = model::generate(*plain.model, prompt, g);
+  auto cfg = run_config(model_dir, testing::scratch_dir(), "he-lora");
+  cfg.design_options = {{"bits", "16"}, {"precision", "compact"}};
+  HeLoraSession s(cfg);
+  EXPECT_EQ(generate(s, prompt, g), want);
+  {
+    // Logits at 8 bits, exact and compact, in the row layout (5 tokens) and the column layout (200).
+    auto cfg8 = cfg;
+    cfg8.design_options = {{"precision", "compact"}};
+    HeLoraSession c8(cfg8);
+    cfg8.design_options = {};
+    HeLoraSession e8(cfg8);
+    at::NoGradGuard ng;
+    for (std::int64_t len : {5, 200}) {
+      auto ids = at::randint(1, 500, {1, len}, at::kLong);
+      auto a = plain.model->forward(ids), b = e8.model().forward(ids), c = c8.model().forward(ids);
+      const double scale = a.abs().max().item<double>();
+      const double err_exact = (a - b).abs().max().item<double>() / scale;
+      const double err_compact = (a - c).abs().max().item<double>() / scale;
+      std::cout << len << " tokens: max relative logit error exact " << err_exact << ", compact " << err_compact << "\n";
+      EXPECT_LT(err_compact, 2 * err_exact + 0.01) << len;
+    }
+  }
+  for (const auto& p : s.executor().plan_parameters()) {
+    EXPECT_EQ(security_bits(p), 128) << p.to_string();
+    EXPECT_EQ(p.compact(), p.input_l1 == 0) << p.to_string();  // every plan but the exact lookup
+  }
 }
 
 // Two workers with contiguous layer ranges and pipelined micro-batches give exactly the single

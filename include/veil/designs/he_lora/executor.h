@@ -16,6 +16,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -30,6 +31,8 @@ struct HeTraffic {
   std::uint64_t uploads = 0, results = 0;          // ciphertext blobs sent / received
   std::uint64_t upload_bytes = 0, result_bytes = 0;  // their bytes
   std::uint64_t plan_info_bytes = 0;                // one-time public masks
+  // Upload and result bytes per layer (-1: the embedding, num_layers: the LM head).
+  std::map<int, std::pair<std::uint64_t, std::uint64_t>> by_layer;
 };
 
 class HeLoraExecutor final : public model::LinearExecutor {
@@ -46,6 +49,8 @@ class HeLoraExecutor final : public model::LinearExecutor {
 
   [[nodiscard]] const he::Parameters& parameters() const { return parms_; }
   [[nodiscard]] HeTraffic traffic() const;
+  // The distinct parameter sets of the plans fetched so far (the worker fits one per plan).
+  [[nodiscard]] std::vector<he::Parameters> plan_parameters() const;
   // Bytes of the public plan masks the data owner holds (its main memory cost, docs §3.5).
   [[nodiscard]] std::size_t mask_bytes() const;
   [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
