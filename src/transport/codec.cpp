@@ -53,13 +53,19 @@ EncodedMessage encode(const Message& m, const CodecLimits& limits) {
     at::Tensor t = tensor.device().is_cpu() ? tensor.contiguous() : tensor.cpu().contiguous();
     const std::size_t n = t.numel() * t.element_size();
     h.tensors.push_back({name, d->wire, t.sizes().vec(), n});
-    if (n > 0) out.segments.emplace_back(static_cast<const char*>(t.data_ptr()), n);
+    if (n > 0) {
+      out.segments.emplace_back(static_cast<const char*>(t.data_ptr()), n);
+      out.segment_tensor.push_back(static_cast<int>(out.keep.size()));
+    }
     out.payload_bytes += n;
     out.keep.push_back(std::move(t));
   }
   for (const auto& [name, blob] : m.blobs) {
     h.blobs.push_back({name, blob.size()});
-    if (!blob.empty()) out.segments.emplace_back(blob);
+    if (!blob.empty()) {
+      out.segments.emplace_back(blob);
+      out.segment_tensor.push_back(-1);
+    }
     out.payload_bytes += blob.size();
   }
   h.meta.assign(m.meta.begin(), m.meta.end());

@@ -31,6 +31,9 @@ struct EncodedMessage {
   std::string header;
   std::vector<at::Tensor> keep;
   std::vector<std::string_view> segments;
+  // Per segment: the index in `keep` of the tensor it lies in, or -1 for a blob (which lives in the
+  // message). The gRPC sender hands tensor segments to gRPC without copying, holding a reference.
+  std::vector<int> segment_tensor;
   std::size_t payload_bytes = 0;
   [[nodiscard]] std::size_t wire_bytes() const { return header.size() + payload_bytes; }
 };

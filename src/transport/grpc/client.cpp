@@ -12,6 +12,8 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
+constexpr const char* kCallMethod = "/veil.v1.Party/Call";  // proto/veil/v1/party.proto
+
 std::string random_prefix() {
   std::random_device rd;
   const std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
@@ -33,8 +35,8 @@ std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const Co
 class GrpcEndpoint final : public Endpoint {
  public:
   GrpcEndpoint(std::string address, const ConnectOptions& options)
-      : address_(std::move(address)), options_(options), stub_(v1::Party::NewStub(open_channel(address_, options_))),
-        id_prefix_(random_prefix()) {
+      : address_(std::move(address)), options_(options), channel_(open_channel(address_, options_)),
+        call_method_(kCallMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel_), id_prefix_(random_prefix()) {
     limits_.max_message_bytes = options_.max_message_bytes;
   }
 
@@ -57,7 +59,11 @@ class GrpcEndpoint final : public Endpoint {
         ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
         ctx.AddMetadata("veil-compress", "gzip");
       }
-      auto stream = stub_->Call(&ctx);
+      // veil.v1.Party/Call with the frames as byte buffers (wire.h): the same bytes as the generated
+      // stub's, without protobuf copies of the payload.
+      std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+          grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel_.get(), call_method_,
+                                                                                              &ctx));
       if (wire::send(*stream, encoded)) stream->WritesDone();
       codec::MessageDecoder decoder(limits_);
       std::optional<Message> reply;
@@ -101,7 +107,8 @@ class GrpcEndpoint final : public Endpoint {
   std::string address_;
   ConnectOptions options_;
   codec::CodecLimits limits_;
-  std::unique_ptr<v1::Party::Stub> stub_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::internal::RpcMethod call_method_;
   std::string id_prefix_;
   std::atomic<std::uint64_t> next_id_{1};
   mutable std::mutex mu_;

@@ -16,9 +16,17 @@ class PartyService final : public v1::Party::Service {
   PartyService(std::shared_ptr<transport::Service> service, const ServeOptions& options)
       : service_(std::move(service)), max_calls_(std::max(1, options.max_concurrent_calls)) {
     limits_.max_message_bytes = options.max_message_bytes;
+    // Method 0 of veil.v1.Party is Call: serve it on byte buffers (wire.h: the same bytes, without
+    // protobuf copies of the payload). The generated Call handler is replaced, so it never runs.
+    MarkMethodStreamed(0, new grpc::internal::BidiStreamingHandler<PartyService, grpc::ByteBuffer, grpc::ByteBuffer>(
+                              [](PartyService* self, grpc::ServerContext* ctx,
+                                 grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+                                return self->call(ctx, stream);
+                              },
+                              this));
   }
 
-  grpc::Status Call(grpc::ServerContext* ctx, grpc::ServerReaderWriter<v1::Frame, v1::Frame>* stream) override {
+  grpc::Status call(grpc::ServerContext* ctx, grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
     if (draining_) return {grpc::StatusCode::UNAVAILABLE, service_->party() + " is shutting down"};
     Slot slot(*this, ctx);
     if (!slot.held) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -22,27 +23,27 @@ namespace veil::transport::wire {
 [[nodiscard]] ErrorCode from_status(grpc::StatusCode code);
 [[nodiscard]] grpc::StatusCode to_status(ErrorCode code);
 
-// Writes the header frame and the payload in chunks of at most codec::kChunkBytes. False when the
-// stream broke (the peer's status then says why).
+// Frames travel as gRPC byte buffers holding serialized veil.v1.Frame messages, not through
+// protobuf objects: a chunk frame is its field tag and length followed by slices that point into
+// the message's tensors (each slice holds a reference to its tensor until gRPC is done with it),
+// so a payload byte is not copied on its way to gRPC's socket or TLS layer; the receiver copies a
+// canonical chunk frame (what this sender and protobuf write) from gRPC's slices straight into the
+// decoder. Anything else is parsed as a veil.v1.Frame, as the generated code would.
+
+// The frames of one message: the header frame, then chunk frames of at most codec::kChunkBytes
+// payload bytes. `message` must outlive the buffers only for its blobs (copied into the frames).
+[[nodiscard]] std::vector<grpc::ByteBuffer> frames(const codec::EncodedMessage& message);
+
+// Feeds one received frame to the decoder. Throws ProtocolError for a frame that is not a
+// veil.v1.Frame, an empty frame, a chunk over 1 MiB, and what the decoder refuses.
+void consume(const grpc::ByteBuffer& frame, codec::MessageDecoder& decoder);
+
+// Writes the message's frames. False when the stream broke (the peer's status then says why).
 template <class Writer>
 bool send(Writer& stream, const codec::EncodedMessage& message) {
-  v1::Frame frame;
-  if (!frame.mutable_header()->ParseFromString(message.header)) return false;
-  if (!stream.Write(frame)) return false;
-  std::string* chunk = frame.mutable_chunk();
-  chunk->reserve(codec::kChunkBytes);
-  for (std::string_view seg : message.segments) {
-    while (!seg.empty()) {
-      const std::size_t n = std::min(seg.size(), codec::kChunkBytes - chunk->size());
-      chunk->append(seg.data(), n);
-      seg.remove_prefix(n);
-      if (chunk->size() == codec::kChunkBytes) {
-        if (!stream.Write(frame)) return false;
-        chunk->clear();
-      }
-    }
-  }
-  return chunk->empty() || stream.Write(frame);
+  for (const grpc::ByteBuffer& frame : frames(message))
+    if (!stream.Write(frame)) return false;
+  return true;
 }
 
 // Reads frames until the peer half-closes. Returns the message, or nullopt when no frame came
@@ -50,21 +51,12 @@ bool send(Writer& stream, const codec::EncodedMessage& message) {
 // of order, an oversized chunk, or an invalid or incomplete message.
 template <class Reader>
 std::optional<Message> receive(Reader& stream, codec::MessageDecoder& decoder) {
-  v1::Frame frame;
+  grpc::ByteBuffer frame;
   bool any = false;
   while (stream.Read(&frame)) {
     any = true;
-    switch (frame.kind_case()) {
-      case v1::Frame::kHeader:
-        decoder.header(frame.header().SerializeAsString());
-        break;
-      case v1::Frame::kChunk:
-        if (frame.chunk().size() > codec::kChunkBytes) throw ProtocolError("a payload chunk over 1 MiB");
-        decoder.chunk(frame.chunk());
-        break;
-      default:
-        throw ProtocolError("an empty frame");
-    }
+    consume(frame, decoder);
+    frame.Clear();
   }
   if (!any) return std::nullopt;
   return decoder.finish();
