@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "veil/model/blocks.h"
@@ -47,7 +48,12 @@ at::Tensor rope_rotation_blocks(std::int64_t n, std::int64_t hd, SecretRng& rng)
 class MatchedModel final : public model::CausalLM {
  public:
   MatchedModel(model::ModelConfig cfg, model::ModelParams params, std::shared_ptr<ObfuscatedExecutor> exec)
-      : CausalLM(std::move(cfg), std::move(params), exec), exec_(std::move(exec)) {}
+      : CausalLM(std::move(cfg), std::move(params), exec), exec_(std::move(exec)) {
+    // The frozen biases of kept outputs, moved into the executor's coordinates once (b·R_out).
+    for (int l = 0; l < cfg_.num_layers; ++l)
+      for (const auto& [p, b] : params_.blocks[l].bias)
+        if (exec_->output_kept(l, p)) moved_bias_[{l, p}] = exec_->output_transform(l, p).apply(b, Side::kR).detach();
+  }
 
   at::Tensor embed(const at::Tensor& ids, std::int64_t offset) override {
     at::Tensor e = at::embedding(params_.tok_emb, ids);
@@ -99,11 +105,15 @@ class MatchedModel final : public model::CausalLM {
       const Proj p = projs[i];
       const model::LinearSite site{l, p};
       const bool kept = exec_->output_kept(l, p), pre = exec_->input_preapplied(l, p);
+      const at::Tensor* bias = nullptr;
+      if (auto it = bp.bias.find(p); it != bp.bias.end()) bias = kept ? &moved_bias_.at(site) : &it->second;
       if (lora_ && lora_->has(site)) {
+        at::Tensor h, bt;  // the rank-r intermediate (x·Aᵀ·s) and Bᵀ, in the executor's coordinates
+        const auto& pair = lora_->pairs().at(site);
         if (!kept && !pre) {
-          ys[i] = ys[i] + lora_->delta(site, x);
+          h = lora_->down(site, x);
+          bt = pair.b.t();
         } else {
-          const auto& pair = lora_->pairs().at(site);
           const auto& lc = lora_->config();
           at::Tensor xin = x, a = pair.a;
           if (training_ && lc.dropout > 0) {
@@ -112,12 +122,17 @@ class MatchedModel final : public model::CausalLM {
           } else if (pre) {
             a = exec_->input_transform(l, p).apply(pair.a, Side::kR);
           }
-          at::Tensor bt = kept ? exec_->output_transform(l, p).apply(pair.b.t(), Side::kR) : pair.b.t();
-          ys[i] = ys[i] + at::matmul(at::linear(xin, a) * lc.scaling(), bt);
+          h = at::linear(xin, a) * lc.scaling();
+          bt = kept ? exec_->output_transform(l, p).apply(pair.b.t(), Side::kR) : pair.b.t();
         }
+        // As CausalLM::project: the base output plus h·Bᵀ in one addmm, then the bias in place.
+        auto sizes = ys[i].sizes().vec();
+        at::Tensor out = at::addmm(ys[i].reshape({-1, sizes.back()}), h.reshape({-1, h.size(-1)}), bt);
+        if (bias) out.add_(*bias);
+        ys[i] = out.view(sizes);
+      } else if (bias) {
+        ys[i] = ys[i] + *bias;
       }
-      if (auto it = bp.bias.find(p); it != bp.bias.end())
-        ys[i] = ys[i] + (kept ? exec_->output_transform(l, p).apply(it->second, Side::kR) : it->second);
     }
     return ys;
   }
@@ -167,6 +182,7 @@ class MatchedModel final : public model::CausalLM {
   }
 
   std::shared_ptr<ObfuscatedExecutor> exec_;
+  std::map<model::LinearSite, at::Tensor> moved_bias_;
 };
 
 }  // namespace
