@@ -82,7 +82,14 @@ he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weigh
     inner = std::max(inner, outs);
   }
   inner = std::min(inner, kMaxChunk);
-  return he::Parameters::for_matmul(bits, weight_bits, static_cast<std::size_t>(inner), 0, precision);
+  // The embedding lookup (exact, one-hot rows of min(N, vocab) coefficients) runs at the session's
+  // N: its modulus is set by the table's noise, not by the bit widths, so at small widths (compact,
+  // 4-bit activations: log q <= 27) it can need a larger N than the products.
+  he::ShapeBounds one_hot;
+  one_hot.input_l1 = 1;
+  const auto lookup = he::Parameters::for_matmul(2, weight_bits, static_cast<std::size_t>(std::min<std::int64_t>(
+                                                     cfg.vocab_size, 1024)), 0, he::Precision::kExact, one_hot);
+  return he::Parameters::for_matmul(bits, weight_bits, static_cast<std::size_t>(inner), lookup.poly_degree, precision);
 }
 
 int security_bits(const he::Parameters& parms) {

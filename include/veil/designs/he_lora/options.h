@@ -46,7 +46,8 @@ inline constexpr std::int64_t kMaxChunk = 8192;
 // std::invalid_argument when no parameters exist for the bit widths (e.g. 16 x 16 bits).
 // These are the session's parameters (he.setup: bit widths, precision, ring dimension, chunking);
 // each plan then runs under parameters the worker fits to its actual weights (same N, bit widths
-// and precision; smaller t and Delta; the data owner checks them, executor.cpp).
+// and precision; smaller t and Delta; the data owner checks them, executor.cpp). N is at least what
+// the exact embedding lookup needs (2048 for 8-bit weights).
 [[nodiscard]] he::Parameters parameters_for(const model::ModelConfig& cfg, int bits, int weight_bits,
                                             he::Precision precision = he::Precision::kExact);
 
