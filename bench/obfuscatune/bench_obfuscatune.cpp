@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -74,6 +75,15 @@ double median(std::vector<double> v) {
 }
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 double round3(double v) { return std::round(v * 1000) / 1000; }
+
+// The 1-minute load average (/proc/loadavg), -1 when unreadable: printed at start and end, since
+// every ratio here depends on what else the machine runs.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  f >> l;
+  return f ? l : -1;
+}
 
 veil::model::ModelConfig make_config(const std::string& name, int layers, std::int64_t vocab) {
   veil::model::ModelConfig c;
@@ -309,14 +319,18 @@ int main(int argc, char** argv) {
     veil::runtime::configure_threads({});
     const auto allocator = veil::runtime::keep_freed_memory();  // as the veil CLI does
     veil::designs::register_builtin_designs();
-    std::printf("bench obfuscatune: %s, malloc %s, batch %d x seq %d, %d steps\n",
-                veil::runtime::describe_threads().c_str(), allocator.c_str(), o.batch, o.seq, o.steps);
+    const double load_start = load_average();
+    std::printf("bench obfuscatune: %s, malloc %s, batch %d x seq %d, %d steps, load %.2f\n",
+                veil::runtime::describe_threads().c_str(), allocator.c_str(), o.batch, o.seq, o.steps, load_start);
     json all = {{"bench", "obfuscatune"}, {"threads", veil::runtime::describe_threads()}, {"models", json::array()}};
     if (!o.sweep_model.empty()) {
       all["kappa_sweep"] = {{"model", o.sweep_model}, {"rows", kappa_sweep(o.sweep_model)}};
     } else {
       for (const auto& m : o.models) all["models"].push_back(run_model(o, m));
     }
+    const double load_end = load_average();
+    std::printf("load %.2f -> %.2f\n", load_start, load_end);
+    all["load_average"] = {round3(load_start), round3(load_end)};
     std::cout << all.dump() << std::endl;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_obfuscatune: %s\n", e.what());
