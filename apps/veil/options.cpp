@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "veil/runtime/allocator.h"
+#include "veil/runtime/float_env.h"
 #include "veil/runtime/threads.h"
 #include "command.h"
 
@@ -19,6 +20,7 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
 void apply_common_options(const CommonOptions& o) {
   runtime::configure_threads({o.blas_threads, o.omp_threads});
   (void)runtime::keep_freed_memory();
+  (void)runtime::flush_denormals();  // VEIL_DENORMALS=keep: IEEE gradual underflow
 }
 
 namespace {

@@ -12,6 +12,7 @@
 // blas/omp combinations {N/1, 1/1, N/N, 1/N} (N = cores) and is reported at its best.
 //
 // Prints human-readable lines, then exactly one JSON line of figures.
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "veil/model/loader.h"
 #include "veil/model/lora.h"
 #include "veil/runtime/allocator.h"
+#include "veil/runtime/float_env.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/loss.h"
 #include "veil/train/trainer.h"
@@ -154,9 +156,16 @@ json breakdown_steps(veil::model::CausalLM& model, veil::model::LoraAdapters& lo
   return {{"forward_loss_ms", round3(median(fwd))}, {"backward_ms", round3(median(bwd))}};
 }
 
+long long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
 int run_child(const Options& o) {
   const auto threads = veil::runtime::configure_threads({o.child_blas, o.child_omp});
   const auto allocator = veil::runtime::keep_freed_memory();
+  const auto denormals = veil::runtime::flush_denormals();
   const int layers = o.layers > 0 ? o.layers : default_layers(o.child_model);
   const int steps = o.steps > 0 ? o.steps : default_steps(o.child_model);
   auto cfg = make_config(o.child_model, layers);
@@ -171,9 +180,9 @@ int run_child(const Options& o) {
   const double build_s = ms_since(t0) / 1000;
   const double build_rss_mb = static_cast<double>(veil::runtime::peak_rss_bytes()) / (1024.0 * 1024.0);
   const auto base_params = cfg.num_parameters();
-  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, malloc %s, built in %.1fs (peak RSS %.0f MB)\n",
+  std::printf("veil %s: %d/%lld layers, base %.1fM frozen, LoRA %.3fM trainable (r=8, alpha=16), %s, malloc %s, denormals %s, built in %.1fs (peak RSS %.0f MB)\n",
               o.child_model.c_str(), layers, static_cast<long long>(full_layers), base_params / 1e6,
-              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), allocator.c_str(), build_s, build_rss_mb);
+              lora->num_parameters() / 1e6, veil::runtime::describe_threads().c_str(), allocator.c_str(), denormals.c_str(), build_s, build_rss_mb);
   std::fflush(stdout);
 
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
@@ -191,12 +200,15 @@ int run_child(const Options& o) {
   std::vector<double> times;
   double loss = 0;
   for (int i = 0; i < o.warmup + steps; ++i) {
+    const auto faults0 = minor_faults();
     auto ts = Clock::now();
     auto st = trainer.step(micro);
     const double dt = ms_since(ts);
     loss = st.loss;
     const bool warm = i < o.warmup;
-    std::printf("  %s %d: %.0f ms, loss %.4f\n", warm ? "warmup" : "step", i, dt, loss);
+    // Minor page faults: each is a fresh page the allocator took from the kernel during the step.
+    std::printf("  %s %d: %.0f ms, loss %.4f, %lld page faults\n", warm ? "warmup" : "step", i, dt, loss,
+                minor_faults() - faults0);
     std::fflush(stdout);
     if (!warm) times.push_back(round3(dt));
   }

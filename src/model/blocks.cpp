@@ -7,6 +7,7 @@
 
 #include "veil/model/kv_cache.h"
 #include "veil/util/check.h"
+#include "fused_ops.h"
 
 namespace veil::model {
 
@@ -18,8 +19,6 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
-
-at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
 at::Tensor rope_inv_freq(const ModelConfig& cfg) {
   const auto d = cfg.head_dim;
@@ -77,23 +76,12 @@ at::Tensor attention_core(const ModelConfig& cfg, const at::Tensor& q, const at:
   const auto s = kh.size(2);
   // Group the query heads that share a KV head: [B, KV, G*T, hd].
   auto qg = qh.reshape({b, kvh, g * t, hd});
-  // Scale and causal mask inside the score GEMM (baddbmm: bias + scale·Q·Kᵀ), so no separate
-  // scaling or masking pass over the [G·T, S] scores runs forward or backward.
+  // Scale, causal mask and softmax in one fused step after the score GEMM (decoding's single
+  // query sees every cached key: the same kernel with nothing masked).
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto q3 = qg.reshape({b * kvh, g * t, hd});
   auto k3t = kh.reshape({b * kvh, s, hd}).transpose(1, 2);
-  at::Tensor scores;
-  if (t > 1) {  // a single query (decoding) sees every cached key: no mask
-    // Query i (absolute position s - t + i) sees keys 0 .. s - t + i; rows are (group, query).
-    auto qi = at::arange(t, at::kLong).unsqueeze(1) + (s - t);
-    auto kj = at::arange(s, at::kLong).unsqueeze(0);
-    auto bias = at::zeros({t, s}, q.options()).masked_fill_(kj > qi, -std::numeric_limits<float>::infinity());
-    scores = at::baddbmm(bias.repeat({g, 1}).expand({b * kvh, g * t, s}), q3, k3t, /*beta=*/1.0, /*alpha=*/scale);
-  } else {
-    scores = at::bmm(q3, k3t) * scale;
-  }
-  scores = scores.view({b, kvh, g * t, s});
-  auto probs = at::softmax(scores, -1).view({b, kvh, g * t, s});
+  auto probs = detail::causal_softmax(at::bmm(q3, k3t), t, scale).view({b, kvh, g * t, s});
   auto out = at::matmul(probs, vh);  // [B, KV, G*T, hd]
   return out.view({b, h, t, hd}).transpose(1, 2).reshape({b, t, h * hd});
 }

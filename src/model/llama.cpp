@@ -37,7 +37,7 @@ class LlamaModel final : public CausalLM {
     x = rms_norm(h1, p.norm2_w, cfg_.norm_eps);
     emit("mlp_norm", l, x);
     auto gu = project(l, kGateUp, x);
-    at::Tensor act = at::silu(gu[0]) * gu[1];
+    at::Tensor act = swiglu(gu[0], gu[1]);
     emit("mlp_act", l, act);
     return h1 + project(l, kDown, act)[0];
   }

@@ -1,12 +1,14 @@
 #include "veil/train/loss.h"
 
 #include <algorithm>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "veil/model/causal_lm.h"
 #include "veil/model/linear_executor.h"
+#include "veil/runtime/vec_math.h"
 #include "veil/util/check.h"
 
 namespace veil::train {
@@ -39,7 +41,7 @@ at::Tensor logits_workspace(std::int64_t elements, const at::TensorOptions& opti
 // Σ cross-entropy(h·Wᵀ, targets) over rows, in chunks of rows: each chunk's logits become its
 // softmax in place, then its input gradient (softmax − onehot)·W right away, so no [N, vocab]
 // logits, log-probabilities or logit gradients are ever materialised, and no chunk-sized
-// temporary either (the log-sum-exp is computed in the buffer: max, subtract, exp, sum). The
+// temporary either (softmax and log-sum-exp in the buffer, by one fused kernel for float). The
 // backward only scales the stored input gradient. W is a frozen base weight (no gradient).
 struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEntropy> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& w, const at::Tensor& targets,
@@ -49,6 +51,7 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
     at::Tensor dh = need_grad ? at::empty_like(h) : at::Tensor();
     at::Tensor buffer = logits_workspace(rows * vocab, h.options());
     double total = 0;
+    std::vector<double> lse(rows);
     for (std::int64_t r = 0; r < n; r += rows) {
       const auto m = std::min(rows, n - r);
       auto hc = h.narrow(0, r, m);
@@ -56,13 +59,19 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
       auto logits = buffer.narrow(0, 0, m * vocab).view({m, vocab});
       at::mm_out(logits, hc, w.t());                         // [m, V]
       auto target_logit = logits.gather(1, tc);              // [m, 1]
-      auto max = std::get<0>(logits.max(1, /*keepdim=*/true));
-      logits.sub_(max).exp_();                               // exp(l − max)
-      auto sum = logits.sum(1, /*keepdim=*/true);
-      auto lse = sum.log() + max;                            // [m, 1]
-      total += (lse - target_logit).sum().item<double>();
+      if (logits.scalar_type() == at::kFloat) {
+        // softmax in place and each row's log-sum-exp, in one fused kernel (three passes)
+        runtime::softmax_rows_inplace(logits.data_ptr<float>(), m, vocab, lse.data());
+        for (std::int64_t i = 0; i < m; ++i) total += lse[i];
+        total -= target_logit.sum().item<double>();
+      } else {
+        auto max = std::get<0>(logits.max(1, /*keepdim=*/true));
+        logits.sub_(max).exp_();                               // exp(l − max)
+        auto sum = logits.sum(1, /*keepdim=*/true);
+        total += (sum.log() + max - target_logit).sum().item<double>();
+        logits.div_(sum);                                      // softmax
+      }
       if (need_grad) {
-        logits.div_(sum);                                          // softmax
         logits.scatter_(1, tc, logits.gather(1, tc) - 1.0);        // − onehot
         auto out = dh.narrow(0, r, m);
         at::mm_out(out, logits, w);

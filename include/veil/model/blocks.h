@@ -19,6 +19,10 @@ class KvCache;
 [[nodiscard]] at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
 // GPT-2's tanh-approximated GELU ("gelu_new").
 [[nodiscard]] at::Tensor gelu_tanh(const at::Tensor& x);
+// Llama's SwiGLU activation, silu(gate) · up, for same-shaped gate and up.
+// Both run as fused single-pass kernels with their own backward for float CPU tensors whose last
+// dimension is contiguous (src/model/activations.cpp), and as ATen ops otherwise.
+[[nodiscard]] at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 
 // Rotary position embeddings (HF rotate_half convention), with Llama-3 / linear frequency scaling.
 class Rope {
