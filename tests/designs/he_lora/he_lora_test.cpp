@@ -8,12 +8,16 @@
 
 #include "designs/he_lora/audit_check.h"
 #include "support/shared_assets.h"
+#include "veil/designs/he_lora/executor.h"
 #include "veil/designs/he_lora/options.h"
 #include "veil/designs/he_lora/session.h"
 #include "veil/designs/he_lora/worker.h"
 #include "veil/designs/registry.h"
 #include "veil/he/serialization.h"
 #include "veil/model/loader.h"
+#include "veil/model/projection.h"
+#include "veil/transport/in_process.h"
+#include "veil/transport/service.h"
 #include "veil/train/design.h"
 #include "veil/train/finetune.h"
 #include "veil/util/file_io.h"
@@ -110,6 +114,47 @@ TEST(HeLoraSession, LogitsTrackPlainAndGreedyGenerationMatchesAt16Bits) {
   auto r = s.report();
   EXPECT_EQ(r["security_bits"], 128);
   EXPECT_LT(r["owner_parameter_share"].get<double>(), 0.10) << r.dump();
+}
+
+// The worker proposes each plan's parameters; the data owner refuses, before encrypting anything,
+// a set below 128-bit security, under another CRS seed (the uniform parts would be the worker's
+// choice), or bounding the inputs of an ordinary product (input_l1 is for the embedding lookup).
+TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
+  VEIL_REQUIRE_SHARED(assets);
+  auto files = std::make_shared<model::ModelFiles>(model::read_model(assets / "models/stories260K-hf"));
+  const int L = static_cast<int>(files->config.num_layers);
+  auto inner = std::make_shared<transport::Service>("worker");
+  install_worker(*inner, files, 0, L);
+  auto inner_ep = transport::connect_in_process(inner);
+  const auto bp = model::block_projections(files->config.family);
+  at::Tensor x = at::randn({1, 3, files->config.hidden_size});
+  for (int mode = 0; mode < 4; ++mode) {
+    auto proxy = std::make_shared<transport::Service>("proxy");
+    for (const char* op : {"he.setup", "he.forward", "he.backward"})
+      proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
+    proxy->on("he.plan_info", [inner_ep, mode](const transport::Message& m) {
+      transport::Message r = inner_ep->call(m);
+      const std::string& blob = r.blobs.at("s0");
+      he::Parameters p = he::load_parameters(
+          std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size()));
+      if (mode == 1) p.crs_seed[0] ^= 1;
+      if (mode == 2) {
+        p.allow_insecure = true;
+        p.poly_degree = 1024;
+      }
+      if (mode == 3) p.input_l1 = 1;
+      auto b = he::save(p);
+      r.blobs["s0"] = std::string(b.begin(), b.end());
+      return r;
+    });
+    std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(proxy), 0, L}};
+    HeLoraExecutor exec(files->config, transport::WorkerPool(std::move(ws)), parameters_for(files->config, 8, 8));
+    if (mode == 0) {
+      EXPECT_NO_THROW((void)exec.linear(0, bp.attn_in, x));
+    } else {
+      EXPECT_THROW((void)exec.linear(0, bp.attn_in, x), std::invalid_argument) << "mode " << mode;
+    }
+  }
 }
 
 // Convergence: the 8-bit run's final training loss is within 2% of plain LoRA's. 4 x 64 rows per
