@@ -129,6 +129,12 @@ std::vector<at::Tensor> PlainExecutor::linear(int layer, std::span<const Proj> p
   return {parts.begin(), parts.end()};
 }
 
+at::Tensor PlainExecutor::local_frozen_weight(const LinearSite& site) const {
+  auto it = weights_.find(site);
+  if (it == weights_.end() || it->second.requires_grad()) return {};
+  return it->second;
+}
+
 std::vector<at::Tensor> PlainExecutor::forward(int layer, std::span<const Proj> projs, const at::Tensor& x) {
   at::NoGradGuard g;
   return linear(layer, projs, x);

@@ -87,15 +87,12 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
   }
 };
 
-// The fused path applies when the LM head is a frozen plain weight without a LoRA branch.
+// The fused path applies when the executor holds the LM head in this process as a frozen plain
+// weight, and the head has no LoRA branch.
 at::Tensor fused_head_weight(model::CausalLM& model) {
-  auto* plain = dynamic_cast<model::PlainExecutor*>(&model.executor());
-  if (!plain) return {};
   const model::LinearSite head{static_cast<int>(model.config().num_layers), model::Proj::kLmHead};
   if (model.lora() && model.lora()->has(head)) return {};
-  auto it = plain->weights().find(head);
-  if (it == plain->weights().end() || it->second.requires_grad()) return {};
-  return it->second;
+  return model.executor().local_frozen_weight(head);
 }
 
 }  // namespace

@@ -88,6 +88,10 @@ TEST(LinearExecutor, ExplicitForwardBackwardMatchesNativeAutograd) {
     for (std::size_t i = 0; i < params.size(); ++i)
       EXPECT_TRUE(at::allclose(ga[i], params[i].grad(), 1e-4, 1e-6)) << fixture << " parameter " << i;
     EXPECT_GT(explicit_exec->backward_calls, 0);
+    // So the two runs compared the fused head + cross-entropy (plain) with the unfused one.
+    const model::LinearSite head{static_cast<int>(files.config.num_layers), Proj::kLmHead};
+    EXPECT_TRUE(plain_exec->local_frozen_weight(head).defined()) << fixture;
+    EXPECT_FALSE(explicit_exec->local_frozen_weight(head).defined()) << fixture;
   }
 }
 

@@ -36,6 +36,12 @@ class LinearExecutor {
   // Called once per optimizer step boundary and at the end of a run (flush pipelines, counters).
   virtual void sync() {}
 
+  // The weight of projection `site` when this executor computes it in this process, in plaintext,
+  // from a frozen weight ([out, in], no gradient); undefined otherwise. The loss uses it to fuse
+  // the LM head with the cross-entropy (train::causal_lm_loss), which only a party holding the head
+  // in the clear may do: the plain executor, or an enclave that keeps the head.
+  [[nodiscard]] virtual at::Tensor local_frozen_weight(const LinearSite& site) const { return {}; }
+
  protected:
   // y_i = x · W_iᵀ, without autograd.
   [[nodiscard]] virtual std::vector<at::Tensor> forward(int layer, std::span<const Proj> projs,
@@ -57,6 +63,7 @@ class PlainExecutor final : public LinearExecutor {
   explicit PlainExecutor(LinearWeights weights, bool train_base = false);
 
   [[nodiscard]] std::vector<at::Tensor> linear(int layer, std::span<const Proj> projs, const at::Tensor& x) override;
+  [[nodiscard]] at::Tensor local_frozen_weight(const LinearSite& site) const override;
   [[nodiscard]] const LinearWeights& weights() const { return weights_; }
   [[nodiscard]] LinearWeights& mutable_weights() { return weights_; }
   // Drops fused copies after weights were changed in place (e.g. by merging an adapter).

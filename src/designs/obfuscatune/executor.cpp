@@ -189,6 +189,11 @@ std::vector<at::Tensor> ObfuscatedExecutor::linear(int layer, std::span<const Pr
   return LinearExecutor::linear(layer, projs, x);
 }
 
+at::Tensor ObfuscatedExecutor::local_frozen_weight(const model::LinearSite& site) const {
+  if (site.layer == cfg_.num_layers && site.proj == Proj::kLmHead) return lm_head_;
+  return {};
+}
+
 bool ObfuscatedExecutor::draw_check() {
   if (opts_.freivalds_rate <= 0) return false;
   if (opts_.freivalds_rate >= 1) return true;

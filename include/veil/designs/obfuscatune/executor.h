@@ -58,6 +58,8 @@ class ObfuscatedExecutor final : public model::LinearExecutor {
 
   [[nodiscard]] std::vector<at::Tensor> linear(int layer, std::span<const model::Proj> projs,
                                                const at::Tensor& x) override;
+  // The LM head, which the enclave keeps in the clear: lets the loss fuse head and cross-entropy.
+  [[nodiscard]] at::Tensor local_frozen_weight(const model::LinearSite& site) const override;
 
   [[nodiscard]] const ExecutorStats& stats() const { return stats_; }
   [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
