@@ -154,7 +154,7 @@ class MatchedModel final : public model::CausalLM {
     x = model::rms_norm(h1, p.norm2_w, cfg_.norm_eps);
     emit("mlp_norm", l, x);
     auto gu = project_matched(l, kGateUp, x);  // gate·P, up·P·D (plaintext with mlp=full)
-    at::Tensor act = at::silu(gu[0]) * gu[1];  // (silu(gate)⊙up)·P·D
+    at::Tensor act = model::swiglu(gu[0], gu[1]);  // (silu(gate)⊙up)·P·D
     if (hook_) emit("mlp_act", l, clear_input(l, Proj::kDown, act));
     return h1 + project_matched(l, kDown, act)[0];
   }
