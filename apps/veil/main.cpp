@@ -2,13 +2,34 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <string_view>
 
 #include <c10/util/Exception.h>
 
 #include "command.h"
 #include "veil/designs/registry.h"
+#include "veil/runtime/threads.h"
+
+namespace {
+
+// Parties that wait on another party between their own GEMMs: `veil worker` and `veil enclave`,
+// and any command given remote workers or an enclave. OpenBLAS threads that spin while the other
+// party computes on the same cores cost an obfuscatune step 15% (runtime/threads.h).
+bool waits_on_other_parties(int argc, char** argv) {
+  if (argc < 2) return false;
+  const std::string_view command = argv[1];
+  if (command == "worker" || command == "enclave") return true;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--workers" || a.starts_with("--workers=") || a == "--enclave" || a.starts_with("--enclave=")) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  if (waits_on_other_parties(argc, argv)) veil::runtime::reexec_with_short_blas_spin(argv);
   using namespace veil::cli;
   veil::designs::register_builtin_designs();  // before commands list the designs in --help
   CLI::App app{"veil: LoRA fine-tuning and inference of language models on data that must stay private"};

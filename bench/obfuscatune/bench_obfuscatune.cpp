@@ -22,6 +22,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -34,6 +35,7 @@
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/allocator.h"
+#include "veil/runtime/float_env.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/finetune.h"
 #include "veil/train/trainer.h"
@@ -287,6 +289,10 @@ json kappa_sweep(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Across processes this program is the enclave calling a worker: as `veil` does for such
+  // parties, keep OpenBLAS's idle threads from spinning on the worker's cores.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--workers") veil::runtime::reexec_with_short_blas_spin(argv);
   Options o;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -318,6 +324,7 @@ int main(int argc, char** argv) {
     if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
     veil::runtime::configure_threads({});
     const auto allocator = veil::runtime::keep_freed_memory();  // as the veil CLI does
+    (void)veil::runtime::flush_denormals();                     // likewise
     veil::designs::register_builtin_designs();
     const double load_start = load_average();
     std::printf("bench obfuscatune: %s, malloc %s, batch %d x seq %d, %d steps, load %.2f\n",

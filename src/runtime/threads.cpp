@@ -44,6 +44,12 @@ std::string describe_threads() {
   return "blas=" + std::to_string(blas_threads_now()) + " omp=" + std::to_string(at::get_num_threads()) + " (" + blas + ")";
 }
 
+void reexec_with_short_blas_spin(char** argv) {
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT")) return;
+  if (::setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+}
+
 long long peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);

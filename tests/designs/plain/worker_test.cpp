@@ -82,8 +82,9 @@ void expect_same_model(const std::string& fixture, int shards) {
     EXPECT_LT(e.message.layer, cfg.num_layers);
     for (const auto& [name, t] : e.message.tensors) {
       EXPECT_TRUE(at::isFloatingType(t.scalar_type())) << name;
-      if (cfg.vocab_size != 3 * cfg.hidden_size)  // tiny-gpt2's vocabulary is as wide as its c_attn
+      if (cfg.vocab_size != 3 * cfg.hidden_size) {  // tiny-gpt2's vocabulary is as wide as its c_attn
         EXPECT_NE(t.size(-1), cfg.vocab_size) << name;
+      }
     }
   }
   const auto groups = static_cast<int>(cfg.num_layers) * 4;
