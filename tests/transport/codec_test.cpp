@@ -8,6 +8,7 @@
 #include "veil/transport/in_process.h"
 #include "veil/transport/service.h"
 #include "veil/v1/party.pb.h"
+#include "transport/message_equal.h"
 
 namespace veil::transport {
 namespace {
@@ -30,21 +31,7 @@ Message sample() {
   return m;
 }
 
-void expect_same(const Message& a, const Message& b) {
-  EXPECT_EQ(a.op, b.op);
-  EXPECT_EQ(a.request_id, b.request_id);
-  EXPECT_EQ(a.layer, b.layer);
-  EXPECT_EQ(a.ints, b.ints);
-  EXPECT_EQ(a.meta, b.meta);
-  EXPECT_EQ(a.blobs, b.blobs);
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, t] : a.tensors) {
-    const auto& u = b.tensor(name);
-    EXPECT_EQ(t.scalar_type(), u.scalar_type()) << name;
-    EXPECT_EQ(t.sizes(), u.sizes()) << name;
-    EXPECT_TRUE(at::equal(t, u)) << name;
-  }
-}
+using veil::testing::expect_same;
 
 TEST(Codec, EveryDtypeRoundTripsExactly) {
   const Message m = sample();

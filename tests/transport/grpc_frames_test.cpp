@@ -12,6 +12,7 @@
 #include "transport/grpc/wire.h"
 #include "veil/transport/errors.h"
 #include "veil/v1/party.pb.h"
+#include "transport/message_equal.h"
 
 namespace veil::transport {
 namespace {
@@ -47,16 +48,7 @@ Message sample() {
   return m;
 }
 
-void expect_same(const Message& a, const Message& b) {
-  EXPECT_EQ(a.op, b.op);
-  EXPECT_EQ(a.request_id, b.request_id);
-  EXPECT_EQ(a.layer, b.layer);
-  EXPECT_EQ(a.ints, b.ints);
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, t] : a.tensors) EXPECT_TRUE(t.equal(b.tensor(name))) << name;
-  EXPECT_EQ(a.blobs, b.blobs);
-  EXPECT_EQ(a.meta, b.meta);
-}
+using veil::testing::expect_same;
 
 TEST(GrpcFrames, AreTheBytesProtobufWritesAndOutliveTheMessage) {
   std::vector<grpc::ByteBuffer> frames;
@@ -84,7 +76,9 @@ TEST(GrpcFrames, AreTheBytesProtobufWritesAndOutliveTheMessage) {
     ASSERT_TRUE(f.ParseFromString(bytes));
     ASSERT_EQ(f.kind_case(), v1::Frame::kChunk);
     EXPECT_LE(f.chunk().size(), codec::kChunkBytes);
-    if (i + 1 < frames.size()) EXPECT_EQ(f.chunk().size(), codec::kChunkBytes);
+    if (i + 1 < frames.size()) {
+      EXPECT_EQ(f.chunk().size(), codec::kChunkBytes);
+    }
     EXPECT_EQ(bytes, f.SerializeAsString());  // canonical: what the generated code would send
     chunks += f.chunk();
   }

@@ -110,6 +110,15 @@ void gemm_portable(const uint64_t* bt, size_t rows, const PackedWeights& w, uint
 #if defined(__x86_64__)
 #define VEIL_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
+// Lane masks of a 16-row panel that holds `valid` rows: its low and its high 8 rows.
+struct PanelMasks {
+  __mmask8 lo, hi;
+};
+inline PanelMasks panel_masks(size_t valid) {
+  return {static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1)),
+          static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)))};
+}
+
 template <int L, int NR>
 VEIL_VNNI void micro_kernel(const uint8_t* a, const int8_t* wp, size_t groups, uint64_t* const* y,
                             const uint8_t* sh, __mmask8 mlo, __mmask8 mhi) {
@@ -153,8 +162,7 @@ VEIL_VNNI void pack_block(const uint64_t* bt, size_t rows, size_t k, size_t p0, 
   for (size_t pp = 0; pp < np; ++pp) {
     const size_t i0 = (p0 + pp) * kPanelRows;
     const size_t valid = std::min(kPanelRows, rows - i0);
-    const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
-    const __mmask8 mhi = static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
+    const auto [mlo, mhi] = panel_masks(valid);
     // Byte shuffle that turns four 16-byte rows of one limb into 16 x 4 interleaved bytes.
     for (size_t g = 0; g < ng; ++g) {
       uint8_t* dst = out + ((pp * ng + g) * L) * 64;
@@ -223,9 +231,7 @@ VEIL_VNNI void gemm_vnni_l(const uint64_t* bt, size_t rows, const PackedWeights&
           for (size_t pp = 0; pp < np; ++pp) {
             const size_t i0 = (p0 + pp) * kPanelRows;
             const size_t valid = std::min(kPanelRows, rows - i0);
-            const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
-            const __mmask8 mhi =
-                static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
+            const auto [mlo, mhi] = panel_masks(valid);
             uint64_t* y[NR];
             for (int cc = 0; cc < NR; ++cc) {
               uint32_t d = w.dest[q * NR + static_cast<size_t>(cc)];
@@ -318,9 +324,7 @@ VEIL_AMX void amx_part(const uint64_t* bt, size_t rows, const PackedWeights& w, 
         for (size_t pp = 0; pp < np; ++pp) {
           const size_t i0 = (p0 + pp) * kPanelRows;
           const size_t valid = std::min(kPanelRows, rows - i0);
-          const __mmask8 mlo = static_cast<__mmask8>(valid >= 8 ? 0xFF : ((1u << valid) - 1));
-          const __mmask8 mhi =
-              static_cast<__mmask8>(valid >= 16 ? 0xFF : (valid <= 8 ? 0 : ((1u << (valid - 8)) - 1)));
+          const auto [mlo, mhi] = panel_masks(valid);
           const uint8_t* b = buf.data() + pp * ng * L * 64;
           for (int l = 0; l < L; l += 2) {
             const bool two = l + 1 < L;
