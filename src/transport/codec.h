@@ -53,6 +53,10 @@ class MessageDecoder {
   void header(std::string_view serialized);
   // Appends payload bytes. Throws ProtocolError when they run past payload_bytes.
   void chunk(std::string_view bytes) { wire_.chunk(bytes); }
+  // Reading payload straight into the tensors (WireDecoder::next_span / commit).
+  [[nodiscard]] std::span<char> next_span(std::size_t max) { return wire_.next_span(max); }
+  void commit(std::size_t n) { wire_.commit(n); }
+  [[nodiscard]] std::size_t payload_left() const { return wire_.payload_left(); }
   [[nodiscard]] bool has_header() const { return wire_.has_header(); }
   [[nodiscard]] bool complete() const { return wire_.complete(); }
   // The message; throws ProtocolError when the header or some payload is missing, or a bool

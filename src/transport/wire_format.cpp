@@ -280,6 +280,26 @@ void WireDecoder::chunk(std::string_view bytes) {
   }
 }
 
+std::span<char> WireDecoder::next_span(std::size_t max) {
+  if (!has_header_ || received_ == header_.payload_bytes) return {};
+  const Target& t = targets_[target_];
+  if (t.blob) return {};
+  return {t.data + offset_, std::min(max, t.size - offset_)};
+}
+
+void WireDecoder::commit(std::size_t n) {
+  if (n == 0) return;
+  if (!has_header_ || received_ == header_.payload_bytes || targets_[target_].blob ||
+      n > targets_[target_].size - offset_)
+    throw std::logic_error("WireDecoder::commit: more bytes than next_span gave");
+  offset_ += n;
+  received_ += n;
+  if (offset_ == targets_[target_].size) {
+    ++target_;
+    offset_ = 0;
+  }
+}
+
 WirePayload WireDecoder::finish() {
   if (!has_header_) throw ProtocolError("message has no header");
   if (received_ != header_.payload_bytes)

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,6 +107,13 @@ class WireDecoder {
   // Appends payload bytes. Throws ProtocolError when they run past payload_bytes or come before
   // the header.
   void chunk(std::string_view bytes);
+  // For a transport that reads payload straight into place: where the next payload bytes go, at
+  // most `max` of them, inside the current tensor; empty when the next bytes belong to a blob (give
+  // those to chunk()) or the payload is complete. commit(n) records that n bytes were written there.
+  [[nodiscard]] std::span<char> next_span(std::size_t max);
+  void commit(std::size_t n);
+  // Payload bytes still expected (0 before the header).
+  [[nodiscard]] std::size_t payload_left() const { return has_header_ ? header_.payload_bytes - received_ : 0; }
   [[nodiscard]] bool has_header() const { return has_header_; }
   [[nodiscard]] bool complete() const { return has_header_ && received_ == header_.payload_bytes; }
   [[nodiscard]] std::size_t wire_bytes() const { return header_bytes_ + received_; }

@@ -11,7 +11,9 @@
 //     about max_concurrent_calls * max_message_bytes.
 //   - shutdown() stops taking calls, lets the calls in flight finish (up to shutdown_grace), and
 //     returns; Health answers DRAINING meanwhile.
-// Implemented in src/transport/grpc/; this header stays free of gRPC.
+//   - Unless stream_port is -1, the same service is also served on a TLS stream listener
+//     (docs/transport.md "The TLS stream"; the same promises), whose port Health reports.
+// Implemented in src/transport/grpc/ and src/transport/stream/; this header stays free of gRPC.
 #pragma once
 
 #include <chrono>
@@ -31,6 +33,9 @@ struct ServeOptions {
   std::size_t max_message_bytes = std::size_t{2} << 30;     // per request payload
   int max_concurrent_calls = 8;
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};
+  // The TLS stream listener beside the gRPC server (same host, same TLS files; advertised in
+  // Health): 0 picks a free port, -1 serves gRPC only.
+  int stream_port = 0;
 };
 
 class Server {
@@ -49,7 +54,9 @@ class Server {
   void shutdown();
   // Blocks until shutdown() has completed.
   void wait();
-  // Requests received (bytes_received) and replies sent (bytes_sent), in encoded bytes.
+  // The TLS stream listener's port; 0 when there is none.
+  [[nodiscard]] int stream_port() const;
+  // Requests received (bytes_received) and replies sent (bytes_sent), in encoded bytes, both wires.
   [[nodiscard]] TrafficStats stats() const;
 
   struct Impl;

@@ -1,11 +1,16 @@
 // connect(): the client endpoint to a party served over gRPC (src/transport/grpc/server.cpp).
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "transport/grpc/wire.h"
+#include "transport/stream/client.h"
 #include "veil/transport/connect.h"
+#include "veil/transport/serve.h"
 
 namespace veil::transport {
 namespace {
@@ -32,16 +37,55 @@ std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const Co
   return grpc::CreateCustomChannel(address, creds, args);
 }
 
+Health health_over(grpc::Channel& channel, const std::string& address, std::chrono::milliseconds deadline) {
+  auto stub = v1::Party::NewStub(std::shared_ptr<grpc::Channel>(&channel, [](grpc::Channel*) {}));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Clock::now() + deadline);
+  v1::HealthReply reply;
+  const grpc::Status status = stub->Health(&ctx, v1::HealthRequest{}, &reply);
+  if (!status.ok()) {
+    const ErrorCode code = wire::from_status(status.error_code());
+    throw TransportError(code, address + ": health: " + to_string(code) + ": " + status.error_message());
+  }
+  Health h;
+  h.serving = reply.status() == v1::HealthReply::SERVING;
+  h.party = reply.party();
+  h.ops.assign(reply.ops().begin(), reply.ops().end());
+  h.stream_port = static_cast<int>(reply.stream_port() > 65535 ? 0 : reply.stream_port());
+  return h;
+}
+
+bool stream_wanted(const ConnectOptions& options) {
+  const char* wire = std::getenv("VEIL_WIRE");
+  return options.stream && !options.compress && !(wire && std::string_view(wire) == "grpc");
+}
+
 class GrpcEndpoint final : public Endpoint {
  public:
   GrpcEndpoint(std::string address, const ConnectOptions& options)
       : address_(std::move(address)), options_(options), channel_(open_channel(address_, options_)),
         call_method_(kCallMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel_), id_prefix_(random_prefix()) {
     limits_.max_message_bytes = options_.max_message_bytes;
+    stream_off_ = !stream_wanted(options_);
   }
 
   Message call(Message request) override {
     if (request.request_id.empty()) request.request_id = id_prefix_ + "-" + std::to_string(next_id_.fetch_add(1));
+    if (auto s = stream_endpoint()) {
+      try {
+        Message reply = s->call(request);
+        stream_worked_ = true;
+        return reply;
+      } catch (const TransportError& e) {
+        // A stream that never worked (a firewalled port, a listener the certificates do not fit):
+        // say so once and go on over gRPC. Once it has worked, its errors are the call's.
+        if (stream_worked_ || e.code() != ErrorCode::kUnavailable) throw;
+        std::fprintf(stderr, "veil: %s: the TLS stream is unusable (%s); calls go over gRPC\n", address_.c_str(), e.what());
+        std::lock_guard lock(stream_mu_);
+        stream_.reset();
+        stream_off_ = true;
+      }
+    }
     codec::EncodedMessage encoded;
     try {
       encoded = codec::encode(request, limits_);
@@ -98,12 +142,39 @@ class GrpcEndpoint final : public Endpoint {
   }
 
   TrafficStats stats() const override {
-    std::lock_guard lock(mu_);
-    return stats_;
+    TrafficStats t;
+    {
+      std::lock_guard lock(mu_);
+      t = stats_;
+    }
+    std::lock_guard lock(stream_mu_);
+    if (stream_) t += stream_->stats();
+    return t;
   }
   std::string peer() const override { return address_; }
 
  private:
+  // The peer's TLS stream, once its Health has offered one; null: gRPC. A peer that does not
+  // answer Health yet is asked again on a later call (at most once a second).
+  std::shared_ptr<Endpoint> stream_endpoint() {
+    std::lock_guard lock(stream_mu_);
+    if (stream_ || stream_off_) return stream_;
+    if (Clock::now() < next_probe_) return nullptr;
+    try {
+      const Health h = health_over(*channel_, address_, std::min<std::chrono::milliseconds>(options_.deadline, std::chrono::seconds(10)));
+      if (h.stream_port <= 0) {
+        stream_off_ = true;
+        return nullptr;
+      }
+      const HostPort hp = parse_address(address_);
+      const std::string name = options_.tls_server_name.empty() ? hp.host : options_.tls_server_name;
+      stream_ = stream::make_endpoint(address_, hp.host, h.stream_port, name, options_);
+    } catch (const TransportError&) {
+      next_probe_ = Clock::now() + std::chrono::seconds(1);
+    }
+    return stream_;
+  }
+
   std::string address_;
   ConnectOptions options_;
   codec::CodecLimits limits_;
@@ -113,6 +184,11 @@ class GrpcEndpoint final : public Endpoint {
   std::atomic<std::uint64_t> next_id_{1};
   mutable std::mutex mu_;
   TrafficStats stats_;
+  mutable std::mutex stream_mu_;
+  std::shared_ptr<Endpoint> stream_;
+  bool stream_off_ = false;
+  std::atomic<bool> stream_worked_{false};
+  Clock::time_point next_probe_{};
 };
 
 }  // namespace
@@ -122,20 +198,8 @@ std::shared_ptr<Endpoint> connect(const std::string& address, const ConnectOptio
 }
 
 Health check_health(const std::string& address, const ConnectOptions& options) {
-  auto stub = v1::Party::NewStub(open_channel(address, options));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Clock::now() + options.deadline);
-  v1::HealthReply reply;
-  const grpc::Status status = stub->Health(&ctx, v1::HealthRequest{}, &reply);
-  if (!status.ok()) {
-    const ErrorCode code = wire::from_status(status.error_code());
-    throw TransportError(code, address + ": health: " + to_string(code) + ": " + status.error_message());
-  }
-  Health h;
-  h.serving = reply.status() == v1::HealthReply::SERVING;
-  h.party = reply.party();
-  h.ops.assign(reply.ops().begin(), reply.ops().end());
-  return h;
+  auto channel = open_channel(address, options);
+  return health_over(*channel, address, options.deadline);
 }
 
 }  // namespace veil::transport

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "transport/grpc/wire.h"
+#include "transport/stream/listener.h"
 #include "veil/transport/serve.h"
 
 namespace veil::transport {
@@ -72,9 +73,11 @@ class PartyService final : public v1::Party::Service {
     reply->set_status(draining_ ? v1::HealthReply::DRAINING : v1::HealthReply::SERVING);
     reply->set_party(service_->party());
     for (const auto& op : service_->ops()) reply->add_ops(op);
+    reply->set_stream_port(static_cast<std::uint32_t>(stream_port_.load()));
     return grpc::Status::OK;
   }
 
+  void set_stream_port(int port) { stream_port_ = port; }
   void drain() {
     draining_ = true;
     cv_.notify_all();
@@ -113,6 +116,7 @@ class PartyService final : public v1::Party::Service {
   std::condition_variable cv_;
   int in_flight_ = 0;
   std::atomic<bool> draining_{false};
+  std::atomic<int> stream_port_{0};
   std::atomic<std::uint64_t> calls_{0}, sent_{0}, received_{0};
 };
 
@@ -121,6 +125,7 @@ class PartyService final : public v1::Party::Service {
 struct Server::Impl {
   std::unique_ptr<PartyService> party;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<stream::Listener> stream;
   std::string host;
   int port = 0;
   std::chrono::milliseconds grace{};
@@ -136,7 +141,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<Service> service, const Se
   if (options.max_message_bytes == 0) throw std::invalid_argument("serve: max_message_bytes must be positive");
   auto creds = wire::server_credentials(options.address, options.tls);
   auto impl = std::make_unique<Impl>();
-  impl->party = std::make_unique<PartyService>(std::move(service), options);
+  impl->party = std::make_unique<PartyService>(service, options);
   impl->host = hp.host;
   impl->grace = options.shutdown_grace;
   grpc::ServerBuilder builder;
@@ -149,6 +154,21 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<Service> service, const Se
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0)
     throw std::invalid_argument("cannot listen on " + options.address + " (address in use, or not an address of this machine)");
+  if (options.stream_port >= 0) {
+    stream::ListenOptions lo;
+    lo.host = hp.host;
+    lo.port = options.stream_port;
+    lo.tls = options.tls;
+    lo.limits.max_message_bytes = options.max_message_bytes;
+    lo.max_concurrent_calls = std::max(1, options.max_concurrent_calls);
+    try {
+      impl->stream = stream::Listener::start(std::move(service), lo);
+    } catch (...) {
+      impl->server->Shutdown();
+      throw;
+    }
+    impl->party->set_stream_port(impl->stream->port());
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -170,8 +190,12 @@ void Server::shutdown() {
   std::call_once(impl_->once, [this] {
     impl_->party->drain();
     // New calls are refused at once; calls in flight get up to `grace` to finish, then are cancelled.
+    // Both wires drain at once.
+    std::thread stream_stop;
+    if (impl_->stream) stream_stop = std::thread([this] { impl_->stream->stop(impl_->grace); });
     impl_->server->Shutdown(std::chrono::system_clock::now() + impl_->grace);
     impl_->server->Wait();
+    if (stream_stop.joinable()) stream_stop.join();
     std::lock_guard lock(impl_->mu);
     impl_->done = true;
     impl_->cv.notify_all();
@@ -183,6 +207,12 @@ void Server::wait() {
   impl_->cv.wait(lock, [this] { return impl_->done; });
 }
 
-TrafficStats Server::stats() const { return impl_->party->stats(); }
+int Server::stream_port() const { return impl_->stream ? impl_->stream->port() : 0; }
+
+TrafficStats Server::stats() const {
+  TrafficStats t = impl_->party->stats();
+  if (impl_->stream) t += impl_->stream->stats();
+  return t;
+}
 
 }  // namespace veil::transport

@@ -1,0 +1,272 @@
+#include "transport/stream/listener.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "transport/stream/connection.h"
+#include "transport/stream/frame.h"
+#include "transport/stream/message_io.h"
+
+namespace veil::transport::stream {
+
+struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
+  std::shared_ptr<Service> service;
+  ListenOptions o;
+  TlsContext ctx;
+  int listen_fd = -1;
+  int port = 0;
+  std::thread acceptor;
+
+  struct Conn {
+    std::thread thread;
+    Connection* conn = nullptr;  // set while the connection is open
+    bool busy = false;           // between a request's prefix and its reply
+    bool done = false;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::uint64_t, Conn> conns;
+  std::uint64_t next_id = 0;
+  bool stopping = false, stopped = false;
+  int in_flight = 0;
+  std::atomic<std::uint64_t> calls{0}, sent{0}, received{0};
+
+  void accept_loop() {
+    for (;;) {
+      const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      std::lock_guard lock(mu);
+      reap();
+      if (stopping) {
+        if (fd >= 0) ::close(fd);
+        return;
+      }
+      if (fd < 0) {
+        if (errno != EINTR && errno != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      if (static_cast<int>(conns.size()) >= o.max_connections) {
+        ::close(fd);
+        continue;
+      }
+      const std::uint64_t id = next_id++;
+      conns[id].thread = std::thread([self = shared_from_this(), id, fd] { self->serve(id, fd); });
+    }
+  }
+
+  // Joins the threads of closed connections (under mu).
+  void reap() {
+    for (auto it = conns.begin(); it != conns.end();) {
+      if (!it->second.done) {
+        ++it;
+        continue;
+      }
+      it->second.thread.join();
+      it = conns.erase(it);
+    }
+  }
+
+  void serve(std::uint64_t id, int fd) {
+    std::unique_ptr<Connection> conn;
+    try {
+      conn = Connection::accept(fd, ctx, o.io_timeout);
+    } catch (const IoError&) {  // a failed handshake: the peer learns it from TLS
+    }
+    bool open = false;
+    if (conn) {
+      std::lock_guard lock(mu);
+      if (!stopping) {
+        conns[id].conn = conn.get();
+        open = true;
+      }
+    }
+    while (open) {
+      char prefix[kPrefixBytes];
+      try {
+        conn->set_timeout(std::chrono::milliseconds(0));  // idle until the next request
+        conn->read(prefix, sizeof prefix);
+      } catch (const IoError&) {
+        break;
+      }
+      {
+        std::lock_guard lock(mu);
+        if (stopping) {
+          send_error(*conn, ErrorCode::kUnavailable, service->party() + " is shutting down");
+          break;
+        }
+        conns[id].busy = true;
+      }
+      conn->set_timeout(o.io_timeout);
+      open = handle(*conn, std::string_view(prefix, sizeof prefix));
+      std::lock_guard lock(mu);
+      conns[id].busy = false;
+      if (stopping) open = false;  // stop() left it alone while busy
+    }
+    {
+      std::lock_guard lock(mu);
+      conns[id].conn = nullptr;
+    }
+    conn.reset();
+    std::lock_guard lock(mu);
+    conns[id].done = true;
+    cv.notify_all();
+  }
+
+  static void send_error(Connection& conn, ErrorCode code, const std::string& text) {
+    const std::string f = error_frame(code, text);
+    try {
+      conn.write(f.data(), f.size());
+    } catch (const IoError&) {
+    }
+  }
+
+  // One request and its reply; false when the connection must close (out of sync or broken).
+  bool handle(Connection& conn, std::string_view prefix_bytes) {
+    const std::string party = service->party();
+    Message request;
+    std::size_t request_bytes = 0;
+    try {
+      const Prefix p = parse_prefix(prefix_bytes, o.limits);
+      if (p.kind != Kind::kRequest) throw ProtocolError("stream frame: expected a request");
+      codec::MessageDecoder decoder(o.limits);
+      read_message(p, [&](char* d, std::size_t n) { conn.read(d, n); }, decoder);
+      request = decoder.finish();
+      request_bytes = decoder.wire_bytes();
+    } catch (const IoError&) {
+      return false;
+    } catch (const codec::MessageTooLarge& e) {
+      send_error(conn, ErrorCode::kResourceExhausted, party + ": " + e.what());
+      return false;
+    } catch (const ProtocolError& e) {
+      send_error(conn, ErrorCode::kInvalidArgument, party + ": malformed request: " + e.what());
+      return false;
+    }
+    received += request_bytes;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight < o.max_concurrent_calls || stopping; });
+      if (stopping) {
+        lock.unlock();
+        send_error(conn, ErrorCode::kUnavailable, party + " is shutting down");
+        return false;
+      }
+      ++in_flight;
+    }
+    struct Release {
+      Impl& self;
+      ~Release() {
+        {
+          std::lock_guard lock(self.mu);
+          --self.in_flight;
+        }
+        self.cv.notify_all();
+      }
+    } release{*this};
+    Message reply;
+    try {
+      reply = service->dispatch(request);
+    } catch (const TransportError& e) {
+      send_error(conn, e.code(), e.what());
+      return true;
+    } catch (const std::exception& e) {
+      send_error(conn, ErrorCode::kInternal, party + ": " + request.op + ": " + e.what());
+      return true;
+    }
+    codec::EncodedMessage encoded;
+    try {
+      encoded = codec::encode(reply, o.limits);
+    } catch (const ProtocolError& e) {
+      send_error(conn, ErrorCode::kInternal, party + ": " + request.op + ": reply cannot be sent: " + e.what());
+      return true;
+    }
+    try {
+      write_message(conn, Kind::kReply, encoded);
+    } catch (const IoError&) {
+      return false;
+    }
+    sent += encoded.wire_bytes();
+    calls += 1;
+    return true;
+  }
+};
+
+std::unique_ptr<Listener> Listener::start(std::shared_ptr<Service> service, ListenOptions options) {
+  auto impl = std::make_shared<Impl>();
+  impl->service = std::move(service);
+  impl->o = std::move(options);
+  impl->ctx = server_context(impl->o.tls);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* list = nullptr;
+  const std::string where = impl->o.host + ":" + std::to_string(impl->o.port);
+  const std::string service_port = std::to_string(impl->o.port);
+  if (int rc = getaddrinfo(impl->o.host.c_str(), service_port.c_str(), &hints, &list); rc != 0)
+    throw std::invalid_argument("stream listener: cannot resolve " + where + ": " + gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(list, freeaddrinfo);
+  std::string why = "no address";
+  for (addrinfo* a = list; a && impl->listen_fd < 0; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0) {
+      impl->listen_fd = fd;
+    } else {
+      why = std::strerror(errno);
+      ::close(fd);
+    }
+  }
+  if (impl->listen_fd < 0) throw std::invalid_argument("stream listener: cannot listen on " + where + ": " + why);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  impl->port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  impl->acceptor = std::thread([raw = impl.get()] { raw->accept_loop(); });
+  return std::unique_ptr<Listener>(new Listener(std::move(impl)));
+}
+
+Listener::~Listener() { stop(std::chrono::milliseconds(0)); }
+
+int Listener::port() const { return impl_->port; }
+
+void Listener::stop(std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.stopped) return;
+    s.stopped = s.stopping = true;
+    for (auto& [id, c] : s.conns)
+      if (c.conn && !c.busy) c.conn->shutdown();
+  }
+  s.cv.notify_all();
+  ::shutdown(s.listen_fd, SHUT_RDWR);  // wakes accept()
+  s.acceptor.join();
+  ::close(s.listen_fd);
+  std::unique_lock lock(s.mu);
+  const auto all_done = [&] {
+    for (auto& [id, c] : s.conns)
+      if (!c.done) return false;
+    return true;
+  };
+  if (!s.cv.wait_for(lock, grace, all_done))
+    for (auto& [id, c] : s.conns)
+      if (c.conn) c.conn->shutdown();
+  s.cv.wait(lock, all_done);  // a handler still running is waited for
+  s.reap();
+}
+
+TrafficStats Listener::stats() const { return {impl_->calls.load(), impl_->sent.load(), impl_->received.load()}; }
+
+}  // namespace veil::transport::stream
