@@ -1,5 +1,6 @@
 // The gRPC transport end to end on loopback: big tensors in chunks, deadlines, retries applied
-// once, error statuses, health, compression, hostile frames, and the audit directory.
+// once, error statuses, health, compression, hostile frames, and the audit directory. The fixture's
+// server has no TLS stream (stream_test.cpp covers that wire), so every call here is gRPC's.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -47,6 +48,7 @@ struct Fixture {
     });
     so.address = "127.0.0.1:0";
     so.tls.insecure = true;
+    so.stream_port = -1;
     server = Server::start(service, so);
   }
   std::shared_ptr<Endpoint> client(ConnectOptions co = {}) {
