@@ -3,7 +3,7 @@
 // machine hits every variant alike), for GPT-2-small and Llama-3.2-1B shapes. Also times the
 // transforms alone (x·R for a [tokens, d] activation) and a κ sweep of the logits' error.
 //
-//   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--seq T]
+//   bench_obfuscatune [--model gpt2|llama1b|both] [--layers N] [--vocab V] [--steps N] [--warmup N] [--seq T]
 //                     [--batch B] [--dense-full] [--variants plain,kronecker-full,...] [--no-transform-timing]
 //                     [--workers HOST:PORT [--tls-cert C --tls-key K --tls-ca CA | --insecure]]
 //   bench_obfuscatune --kappa-sweep MODEL_DIR     (error of the logits against plain, per matrix)
@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -49,6 +51,9 @@ namespace obf = veil::designs::obfuscatune;
 struct Options {
   std::vector<std::string> models = {"gpt2", "llama1b"};
   int layers = -1, steps = 5, seq = 128, batch = 2;
+  // Untimed rounds first: the allocator's heap grows to its working set over the first few
+  // steps (each fresh page a minor fault), which a short run would otherwise time.
+  int warmup = 3;
   std::int64_t vocab = 4096;
   bool dense_full = false;
   bool transform_timing = true;  // --no-transform-timing skips the transforms-alone section
@@ -77,6 +82,14 @@ double median(std::vector<double> v) {
 }
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 double round3(double v) { return std::round(v * 1000) / 1000; }
+
+// Minor page faults of this process so far: a step that maps fresh memory (a block above glibc's
+// mmap threshold allocated per step) pays them in the kernel, which the step time hides.
+long long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
 
 // The 1-minute load average (/proc/loadavg), -1 when unreadable: printed at start and end, since
 // every ratio here depends on what else the machine runs.
@@ -164,6 +177,7 @@ json run_model(const Options& o, const std::string& name) {
     std::shared_ptr<veil::model::LoraAdapters> lora;
     std::unique_ptr<veil::train::Trainer> trainer;
     std::vector<double> ms;
+    long long faults = 0;  // minor page faults over the timed steps
     double setup_s = 0;
     obf::ExecutorStats after_warmup;
     veil::model::CausalLM& model() { return enclave ? enclave->model() : *plain.model; }
@@ -171,7 +185,7 @@ json run_model(const Options& o, const std::string& name) {
   std::vector<Built> built;
   veil::train::OptimConfig oc;
   oc.lr = 1e-4;
-  oc.total_steps = o.steps + 1;
+  oc.total_steps = o.steps + o.warmup;
   for (const auto& v : variants) {
     Built b;
     b.v = v;
@@ -196,11 +210,15 @@ json run_model(const Options& o, const std::string& name) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   at::Tensor ids = at::randint(cfg.vocab_size, {o.batch, o.seq + 1}, gen, at::kLong);
   std::vector<veil::train::MicroBatch> micro{{ids.narrow(1, 0, o.seq).clone(), ids.narrow(1, 1, o.seq).clone()}};
-  for (int i = 0; i <= o.steps; ++i)  // round-robin; round 0 is warm-up
+  for (int i = 1 - o.warmup; i <= o.steps; ++i)  // round-robin; rounds up to 0 are warm-up
     for (auto& b : built) {
+      const auto f0 = minor_faults();
       auto t0 = Clock::now();
       (void)b.trainer->step(micro);
-      if (i > 0) b.ms.push_back(ms_since(t0));
+      if (i > 0) {
+        b.ms.push_back(ms_since(t0));
+        b.faults += minor_faults() - f0;
+      }
       if (i == 0 && b.enclave) b.after_warmup = b.enclave->executor().stats();
     }
   json out = {{"model", name}, {"layers", cfg.num_layers}, {"vocab", cfg.vocab_size},
@@ -210,7 +228,9 @@ json run_model(const Options& o, const std::string& name) {
   for (auto& b : built) {
     const double m = median(b.ms);
     double enclave_ms = 0, worker_ms = 0;
-    json j = {{"step_ms", round3(m)}, {"ratio", round3(m / plain_ms)}, {"setup_s", round3(b.setup_s)}};
+    const double faults = static_cast<double>(b.faults) / o.steps;
+    json j = {{"step_ms", round3(m)}, {"ratio", round3(m / plain_ms)}, {"setup_s", round3(b.setup_s)},
+              {"minor_faults_per_step", faults}};
     if (b.enclave) {
       auto rep = b.enclave->report();
       j["bytes_per_token"] = round3(rep.at("bytes_per_token").get<double>());
@@ -223,7 +243,8 @@ json run_model(const Options& o, const std::string& name) {
       j["executor_enclave_ms"] = round3(enclave_ms);
       j["executor_worker_ms"] = round3(worker_ms);
     }
-    std::printf("%s %-24s median step %8.1f ms  ratio %.3f", name.c_str(), b.v.name.c_str(), m, m / plain_ms);
+    std::printf("%s %-24s median step %8.1f ms  ratio %.3f  faults/step %.0f", name.c_str(), b.v.name.c_str(), m,
+                m / plain_ms, faults);
     if (b.enclave) std::printf("  (executor: enclave %.1f ms, worker calls %.1f ms per step)", enclave_ms, worker_ms);
     std::printf("\n");
     out["variants"][b.v.name] = j;
@@ -306,6 +327,7 @@ int main(int argc, char** argv) {
         o.models = m == "both" ? std::vector<std::string>{"gpt2", "llama1b"} : std::vector<std::string>{m};
       } else if (a == "--layers") o.layers = std::stoi(next());
       else if (a == "--steps") o.steps = std::stoi(next());
+      else if (a == "--warmup") o.warmup = std::stoi(next());
       else if (a == "--seq") o.seq = std::stoi(next());
       else if (a == "--batch") o.batch = std::stoi(next());
       else if (a == "--vocab") o.vocab = std::stoll(next());
@@ -321,7 +343,7 @@ int main(int argc, char** argv) {
       else if (a == "--insecure") o.parties.insecure = true;
       else throw std::invalid_argument("unknown argument " + a);
     }
-    if (o.steps < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
+    if (o.steps < 1 || o.warmup < 1 || o.seq < 1 || o.batch < 1 || o.vocab < 2) throw std::invalid_argument("bad sizes");
     veil::runtime::configure_threads({});
     const auto allocator = veil::runtime::keep_freed_memory();  // as the veil CLI does
     (void)veil::runtime::flush_denormals();                     // likewise
