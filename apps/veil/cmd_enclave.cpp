@@ -20,6 +20,7 @@ struct EnclaveFlags {
   std::string tls_cert, tls_key, tls_ca, tls_server_name;
   bool insecure = false, print_measurement = false;
   double max_message_mb = 2048;
+  int stream_port = 0;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -67,11 +68,15 @@ int run_enclave(const EnclaveFlags& f) {
   so.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.insecure};
   so.max_message_bytes = static_cast<std::size_t>(f.max_message_mb * (1 << 20));
   so.max_concurrent_calls = 4;
+  VEIL_CHECK_ARG(f.stream_port >= -1 && f.stream_port <= 65535, "--stream-port must be in [-1, 65535] (0: a free port, -1: none)");
+  so.stream_port = f.stream_port;
   auto server = transport::Server::start(service, so);
   std::fprintf(stderr,
                "veil enclave: SIMULATED attestation (no hardware TEE: see docs/tee.md); measurement %s; %s; workers: %s\n",
                party.measurement().c_str(), f.insecure ? "NO TLS" : "mutual TLS",
                f.workers.empty() ? "one in-process (single-machine mode)" : f.workers.c_str());
+  if (server->stream_port() > 0)
+    std::fprintf(stderr, "veil enclave: calls also on the TLS stream at port %d (docs/transport.md)\n", server->stream_port());
   std::printf("veil enclave: listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
@@ -85,6 +90,9 @@ Action add_enclave(CLI::App& app, const CommonOptions&) {
   auto* cmd = app.add_subcommand("enclave", "the trusted party of obfuscatune (SIMULATED attestation): receives sealed "
                                             "model and data, fine-tunes with untrusted workers");
   cmd->add_option("--listen", f->listen, "HOST:PORT to serve on (port 0 picks one; printed on stdout)");
+  cmd->add_option("--stream-port", f->stream_port,
+                  "port of the TLS stream the calls use (same host and TLS files; 0 picks one, -1: gRPC only)")
+      ->capture_default_str();
   cmd->add_option("--workers", f->workers, "the workers (`veil worker --design obfuscatune`), host:port,...; none: in-process");
   cmd->add_option("--opt", f->opts, "obfuscatune option key=value (repeatable; part of the measurement)");
   cmd->add_option("--scratch", f->scratch, "RAM directory for plaintext files the fine-tune reads (default /dev/shm)");

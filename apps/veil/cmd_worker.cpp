@@ -20,6 +20,7 @@ struct WorkerFlags {
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   double max_message_mb = 2048;
+  int stream_port = 0;
   int max_calls = 8;
   double grace_s = 30;
 };
@@ -71,6 +72,7 @@ int run_worker(const WorkerFlags& f) {
   VEIL_CHECK_ARG(f.max_message_mb > 0 && f.max_message_mb <= 1 << 20, "--max-message-mb must be in (0, 1048576]");
   VEIL_CHECK_ARG(f.max_calls >= 1 && f.max_calls <= 1024, "--max-calls must be in [1, 1024]");
   VEIL_CHECK_ARG(f.grace_s >= 0, "--grace must be non-negative");
+  VEIL_CHECK_ARG(f.stream_port >= -1 && f.stream_port <= 65535, "--stream-port must be in [-1, 65535] (0: a free port, -1: none)");
   VEIL_CHECK_ARG(f.model.empty() || std::filesystem::exists(f.model), "--model ", f.model, ": not found");
   (void)transport::parse_address(f.listen);
   designs::WorkerContext ctx;
@@ -88,11 +90,14 @@ int run_worker(const WorkerFlags& f) {
   so.max_message_bytes = static_cast<std::size_t>(f.max_message_mb * (1 << 20));
   so.max_concurrent_calls = f.max_calls;
   so.shutdown_grace = std::chrono::milliseconds(static_cast<std::int64_t>(f.grace_s * 1000));
+  so.stream_port = f.stream_port;
   auto server = transport::Server::start(service, so);
 
   std::fprintf(stderr, "veil worker: design %s, layers %d:%s, %s%s\n", f.design.c_str(), ctx.first_layer,
                ctx.last_layer < 0 ? "end" : std::to_string(ctx.last_layer).c_str(),
                f.insecure ? "NO TLS" : "mutual TLS", f.audit_dir.empty() ? "" : (", audit tap in " + f.audit_dir).c_str());
+  if (server->stream_port() > 0)
+    std::fprintf(stderr, "veil worker: calls also on the TLS stream at port %d (docs/transport.md)\n", server->stream_port());
   std::printf("veil worker: listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
@@ -111,6 +116,9 @@ Action add_worker(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--model", f->model, "base weights (HF directory or llama2.c .bin), for designs that publish them to workers");
   cmd->add_option("--layers", f->layers, "layers A:B (A..B-1) this worker serves; default all");
   cmd->add_option("--listen", f->listen, "HOST:PORT to serve on (port 0 picks one; printed on stdout)")->required();
+  cmd->add_option("--stream-port", f->stream_port,
+                  "port of the TLS stream the calls use (same host and TLS files; 0 picks one, -1: gRPC only)")
+      ->capture_default_str();
   std::string designs;
   for (const auto& d : designs::worker_designs()) designs += (designs.empty() ? "" : ", ") + d;
   cmd->add_option("--design", f->design, "design whose worker half to run (" + designs + ")")->capture_default_str();

@@ -190,6 +190,7 @@ TEST(WorkerCli, BadFlagsAreOneClearErrorAndNonZeroExit) {
       {{"--design", "echo", "--listen", "127.0.0.1"}, "has no port"},
       {{"--design", "echo", "--listen", "127.0.0.1:0"}, "--tls-ca"},
       {{"--design", "echo", "--listen", "127.0.0.1:0", "--insecure", "--layers", "5:2"}, "--layers"},
+      {{"--design", "echo", "--listen", "127.0.0.1:0", "--insecure", "--stream-port", "70000"}, "--stream-port"},
       {{"--design", "nope", "--listen", "127.0.0.1:0", "--insecure"}, "no worker"},
       {{"--design", "echo", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/x", "--tls-ca",
         "/y"},
