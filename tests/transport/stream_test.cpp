@@ -201,7 +201,7 @@ TEST(Stream, DeadlinesRetriesAndErrorsAsOverGrpc) {
   small.max_message_bytes = 1 << 10;
   auto tiny = Server::start(f.service, small);
   const int before = f.calls;
-  ok.tensors["x"] = at::ones({4096});
+  ok.tensors["x"] = at::ones({4 << 20});  // 16 MB: the error must reach a client still writing
   try {
     (void)stream::make_endpoint(tiny->address(), "127.0.0.1", tiny->stream_port(), "localhost", insecure())->call(ok);
     FAIL();
@@ -295,6 +295,51 @@ TEST(Stream, ShutdownFinishesTheCallInFlight) {
   caller.join();
   EXPECT_EQ(f.calls, 2);
   EXPECT_THROW((void)ep->call(warm), TransportError);  // its idle connection was closed, nothing listens
+}
+
+TEST(Stream, AStalledHandshakeDoesNotHoldUpShutdown) {
+  auto pki = testing::TestPki::make("veil_stream_stall");
+  if (!pki.error.empty()) GTEST_SKIP() << pki.error;
+  StreamFixture f({pki.server_cert, pki.server_key, pki.ca, false});
+  // A peer that connects and never says a word: the listener is in its TLS handshake.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(f.server->stream_port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  f.server->shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ::close(fd);
+}
+
+TEST(Stream, APeerThatRestartsIsFoundAgain) {
+  auto f = std::make_unique<StreamFixture>();
+  const std::string address = f->server->address();
+  auto ep = connect(address, insecure(3, std::chrono::seconds(20)));
+  Message m;
+  m.op = "test.echo";
+  m.tensors["x"] = at::arange(6, at::kFloat);
+  expect_echo(ep->call(m), m);
+  f.reset();  // the worker goes away ...
+  ServeOptions so;  // ... and comes back on the same address, with a new stream port
+  so.address = address;
+  so.tls.insecure = true;
+  auto service = std::make_shared<Service>("worker-0");
+  std::atomic<int> calls{0};
+  service->on("test.echo", [&](const Message& q) {
+    ++calls;
+    Message r = q;
+    r.request_id.clear();
+    return r;
+  });
+  auto back = Server::start(service, so);
+  expect_echo(ep->call(m), m);  // the old stream fails (usually a new port); this call goes over gRPC
+  expect_echo(ep->call(m), m);  // and this one over the new stream
+  EXPECT_EQ(calls, 2);
+  EXPECT_GT(back->stats().calls, 0u);
 }
 
 }  // namespace

@@ -77,13 +77,31 @@ class GrpcEndpoint final : public Endpoint {
         stream_worked_ = true;
         return reply;
       } catch (const TransportError& e) {
-        // A stream that never worked (a firewalled port, a listener the certificates do not fit):
-        // say so once and go on over gRPC. Once it has worked, its errors are the call's.
-        if (stream_worked_ || e.code() != ErrorCode::kUnavailable) throw;
-        std::fprintf(stderr, "veil: %s: the TLS stream is unusable (%s); calls go over gRPC\n", address_.c_str(), e.what());
-        std::lock_guard lock(stream_mu_);
-        stream_.reset();
-        stream_off_ = true;
+        if (e.code() != ErrorCode::kUnavailable) throw;
+        // The stream is unreachable. One that worked before: the peer went away; if it (or a
+        // replacement, on a new stream port) answers Health now, the call goes to its stream,
+        // otherwise the error is this call's. One that never worked (a firewalled port, a listener
+        // the certificates do not fit): say so once and go on over gRPC, this call included (the
+        // same request id, so a request the peer did apply is not applied twice).
+        bool worked = false;
+        {
+          std::lock_guard lock(stream_mu_);
+          stream_.reset();
+          worked = stream_worked_.exchange(false);
+          next_probe_ = {};
+          if (!worked) {
+            std::fprintf(stderr, "veil: %s: the TLS stream is unusable (%s); calls go over gRPC\n", address_.c_str(),
+                         e.what());
+            stream_off_ = true;
+          }
+        }
+        if (worked) {
+          auto again = stream_endpoint();
+          if (!again) throw;
+          Message reply = again->call(request);
+          stream_worked_ = true;
+          return reply;
+        }
       }
     }
     codec::EncodedMessage encoded;

@@ -151,9 +151,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<Service> service, const Se
   builder.SetMaxReceiveMessageSize(4 << 20);
   // Two workers on one port would split the calls between them: refuse the second instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  impl->server = builder.BuildAndStart();
-  if (!impl->server || impl->port == 0)
-    throw std::invalid_argument("cannot listen on " + options.address + " (address in use, or not an address of this machine)");
+  // The stream listener first, so that Health names its port from the first answer on.
   if (options.stream_port >= 0) {
     stream::ListenOptions lo;
     lo.host = hp.host;
@@ -161,14 +159,12 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<Service> service, const Se
     lo.tls = options.tls;
     lo.limits.max_message_bytes = options.max_message_bytes;
     lo.max_concurrent_calls = std::max(1, options.max_concurrent_calls);
-    try {
-      impl->stream = stream::Listener::start(std::move(service), lo);
-    } catch (...) {
-      impl->server->Shutdown();
-      throw;
-    }
+    impl->stream = stream::Listener::start(service, lo);
     impl->party->set_stream_port(impl->stream->port());
   }
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0)
+    throw std::invalid_argument("cannot listen on " + options.address + " (address in use, or not an address of this machine)");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -97,7 +97,11 @@ class StreamEndpoint final : public Endpoint {
         } catch (const IoError& e) {
           failure = e.what();
           timed_out = e.timeout();
-          if (pooled && !timed_out) continue;  // the idle connection had gone stale
+          if (pooled && !timed_out) {  // the idle connection had gone stale (so have its siblings)
+            std::lock_guard lock(mu_);
+            idle_.clear();
+            continue;
+          }
           break;
         }
       }
@@ -135,7 +139,8 @@ class StreamEndpoint final : public Endpoint {
     pooled = false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) throw IoError("no time left to connect", true);
-    return Connection::dial(host_, port_, ctx_, server_name_, std::min(left, std::chrono::milliseconds(20000)));
+    // A short connect: a port that drops packets (a firewall) should fail over soon, not at the deadline.
+    return Connection::dial(host_, port_, ctx_, server_name_, std::min(left, std::chrono::milliseconds(5000)));
   }
   void give_back(std::unique_ptr<Connection> c) {
     std::lock_guard lock(mu_);

@@ -17,6 +17,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -157,14 +158,19 @@ std::unique_ptr<Connection> Connection::dial(const std::string& host, int port, 
   std::unique_ptr<Connection> conn(new Connection(fd, ssl));
   if (!ssl) conn->fail("TLS setup", 0);
   SSL_set_fd(ssl, fd);
-  if (is_ip_address(server_name)) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str());
-  } else {
-    SSL_set1_host(ssl, server_name.c_str());
-    SSL_set_tlsext_host_name(ssl, server_name.c_str());
-  }
-  ERR_clear_error();
-  if (int rc = SSL_connect(ssl); rc != 1) {
+  // Fail closed: a name that cannot be set would leave any certificate from the CA acceptable.
+  const bool named = is_ip_address(server_name)
+                         ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str()) == 1
+                         : !server_name.empty() && SSL_set1_host(ssl, server_name.c_str()) == 1 &&
+                               SSL_set_tlsext_host_name(ssl, server_name.c_str()) == 1;
+  if (!named) throw IoError("TLS: cannot check the server's certificate for the name '" + server_name + "'", false);
+  int rc = 0;
+  do {
+    ERR_clear_error();
+    errno = 0;
+    rc = SSL_connect(ssl);
+  } while (rc != 1 && conn->interrupted(rc));
+  if (rc != 1) {
     const long verify = SSL_get_verify_result(ssl);
     std::string detail = verify != X509_V_OK ? X509_verify_cert_error_string(verify) : ssl_errors();
     throw IoError("TLS handshake with " + where + " (as " + server_name + ") failed: " + detail, false);
@@ -179,12 +185,41 @@ std::unique_ptr<Connection> Connection::accept(int fd, const TlsContext& ctx, st
   set_socket_timeout(fd, timeout);
   if (!ctx) return std::unique_ptr<Connection>(new Connection(fd, nullptr));
   SSL* ssl = SSL_new(ctx.get());
-  std::unique_ptr<Connection> conn(new Connection(fd, ssl));
-  if (!ssl) conn->fail("TLS setup", 0);
+  if (!ssl) throw IoError("TLS setup: " + ssl_errors(), false);
   SSL_set_fd(ssl, fd);
-  ERR_clear_error();
-  if (int rc = SSL_accept(ssl); rc != 1) throw IoError("TLS handshake failed: " + ssl_errors(), false);
-  return conn;
+  int rc = 0;
+  do {
+    ERR_clear_error();
+    errno = 0;
+    rc = SSL_accept(ssl);
+  } while (rc != 1 && errno == EINTR &&
+           (SSL_get_error(ssl, rc) == SSL_ERROR_WANT_READ || SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE));
+  if (rc != 1) {
+    const std::string why = ssl_errors();
+    SSL_free(ssl);  // the socket stays open: the caller closes it
+    throw IoError("TLS handshake failed: " + why, false);
+  }
+  return std::unique_ptr<Connection>(new Connection(fd, ssl));
+}
+
+void Connection::discard(std::size_t max_bytes, std::chrono::milliseconds timeout) {
+  ::shutdown(fd_, SHUT_WR);
+  set_socket_timeout(fd_, timeout);
+  char buf[1 << 16];
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (max_bytes > 0 && std::chrono::steady_clock::now() < until) {
+    const std::size_t n = std::min(max_bytes, sizeof buf);
+    std::size_t got = 0;
+    if (ssl_) {
+      ERR_clear_error();
+      if (SSL_read_ex(ssl_, buf, n, &got) != 1) return;
+    } else {
+      const ssize_t r = ::recv(fd_, buf, n, 0);
+      if (r <= 0) return;
+      got = static_cast<std::size_t>(r);
+    }
+    max_bytes -= got;
+  }
 }
 
 Connection::~Connection() {
@@ -195,6 +230,14 @@ Connection::~Connection() {
     SSL_free(ssl_);
   }
   ::close(fd_);
+}
+
+bool Connection::interrupted(int ret) const {
+  // A socket with a timeout is not restarted after a stop signal and SIGCONT (signal(7)): the
+  // read returns EINTR, which OpenSSL reports as "want read". That is not a timeout: go on.
+  if (errno != EINTR) return false;
+  const int err = SSL_get_error(ssl_, ret);
+  return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_SYSCALL;
 }
 
 void Connection::fail(const char* what, int ret) {
@@ -225,6 +268,7 @@ void Connection::read(char* data, std::size_t n) {
       ERR_clear_error();
       errno = 0;
       const int rc = SSL_read_ex(ssl_, data, n, &got);
+      if (rc != 1 && interrupted(rc)) continue;
       if (rc != 1) fail("read", rc);
       data += got;
       n -= got;
@@ -245,6 +289,7 @@ void Connection::write(const char* data, std::size_t n) {
       ERR_clear_error();
       errno = 0;
       const int rc = SSL_write_ex(ssl_, data, n, &put);
+      if (rc != 1 && interrupted(rc)) continue;
       if (rc != 1) fail("write", rc);
       data += put;
       n -= put;

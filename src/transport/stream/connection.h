@@ -39,8 +39,8 @@ class Connection {
   // server's certificate names `server_name` (a DNS name, or an IP address). Throws IoError.
   [[nodiscard]] static std::unique_ptr<Connection> dial(const std::string& host, int port, const TlsContext& ctx,
                                                         const std::string& server_name, std::chrono::milliseconds timeout);
-  // Takes an accepted socket and, with a context, runs the server handshake. Throws IoError (the
-  // socket is closed then).
+  // Takes an accepted socket and, with a context, runs the server handshake (each read waiting at
+  // most `timeout`). Throws IoError; the socket is then left open for the caller to close.
   [[nodiscard]] static std::unique_ptr<Connection> accept(int fd, const TlsContext& ctx, std::chrono::milliseconds timeout);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -51,6 +51,10 @@ class Connection {
   void write(const char* data, std::size_t n);
   // For the reads and writes that follow; zero: none.
   void set_timeout(std::chrono::milliseconds timeout);
+  // After an error reply to a request whose bytes were not all read: stops writing and reads and
+  // drops up to max_bytes for at most `timeout`, so that the peer gets the reply before the close
+  // (closing with unread bytes resets the connection, and the reply with it).
+  void discard(std::size_t max_bytes, std::chrono::milliseconds timeout);
   // Wakes a read or write blocked in another thread (it fails with IoError). Thread-safe.
   void shutdown();
   // False for --insecure.
@@ -59,6 +63,7 @@ class Connection {
  private:
   Connection(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
   [[noreturn]] void fail(const char* what, int ret);
+  [[nodiscard]] bool interrupted(int ret) const;
   int fd_;
   SSL* ssl_;
 };

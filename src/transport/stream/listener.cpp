@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -29,10 +30,14 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
 
   struct Conn {
     std::thread thread;
+    int fd = -1;                 // the socket while its TLS handshake runs (stop() can wake it)
     Connection* conn = nullptr;  // set while the connection is open
     bool busy = false;           // between a request's prefix and its reply
     bool done = false;
   };
+  // Handshakes in progress at most (unauthenticated peers); more connections are closed at once.
+  static constexpr int kMaxHandshakes = 16;
+  static constexpr std::chrono::milliseconds kHandshakeTimeout{10000};  // per read of the handshake
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::uint64_t, Conn> conns;
@@ -44,22 +49,28 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   void accept_loop() {
     for (;;) {
       const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-      std::lock_guard lock(mu);
-      reap();
-      if (stopping) {
-        if (fd >= 0) ::close(fd);
-        return;
+      const int err = errno;
+      {
+        std::lock_guard lock(mu);
+        reap();
+        if (stopping) {
+          if (fd >= 0) ::close(fd);
+          return;
+        }
+        if (fd >= 0) {
+          int handshaking = 0;
+          for (const auto& [id, c] : conns) handshaking += c.fd >= 0;
+          if (static_cast<int>(conns.size()) >= o.max_connections || handshaking >= kMaxHandshakes) {
+            ::close(fd);
+            continue;
+          }
+          const std::uint64_t id = next_id++;
+          conns[id].fd = fd;
+          conns[id].thread = std::thread([self = shared_from_this(), id, fd] { self->serve(id, fd); });
+          continue;
+        }
       }
-      if (fd < 0) {
-        if (errno != EINTR && errno != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        continue;
-      }
-      if (static_cast<int>(conns.size()) >= o.max_connections) {
-        ::close(fd);
-        continue;
-      }
-      const std::uint64_t id = next_id++;
-      conns[id].thread = std::thread([self = shared_from_this(), id, fd] { self->serve(id, fd); });
+      if (err != EINTR && err != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // EMFILE, ...
     }
   }
 
@@ -78,17 +89,19 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   void serve(std::uint64_t id, int fd) {
     std::unique_ptr<Connection> conn;
     try {
-      conn = Connection::accept(fd, ctx, o.io_timeout);
+      conn = Connection::accept(fd, ctx, kHandshakeTimeout);
     } catch (const IoError&) {  // a failed handshake: the peer learns it from TLS
     }
     bool open = false;
-    if (conn) {
+    {
       std::lock_guard lock(mu);
-      if (!stopping) {
+      conns[id].fd = -1;  // from here on the Connection (or the close below) owns the socket
+      if (conn && !stopping) {
         conns[id].conn = conn.get();
         open = true;
       }
     }
+    if (!conn) ::close(fd);
     while (open) {
       char prefix[kPrefixBytes];
       try {
@@ -132,32 +145,30 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   // One request and its reply; false when the connection must close (out of sync or broken).
   bool handle(Connection& conn, std::string_view prefix_bytes) {
     const std::string party = service->party();
-    Message request;
-    std::size_t request_bytes = 0;
+    constexpr std::size_t kDiscardBytes = std::size_t{64} << 20;
+    constexpr std::chrono::milliseconds kDiscardTime{2000};
+    // An error reply to a request not read to its end: the peer gets it before the close.
+    const auto refuse = [&](ErrorCode code, const std::string& text, std::uint64_t unread) {
+      send_error(conn, code, text);
+      conn.discard(static_cast<std::size_t>(std::min<std::uint64_t>(unread, kDiscardBytes)), kDiscardTime);
+      return false;
+    };
+    Prefix p;
     try {
-      const Prefix p = parse_prefix(prefix_bytes, o.limits);
+      p = parse_prefix(prefix_bytes, o.limits);
       if (p.kind != Kind::kRequest) throw ProtocolError("stream frame: expected a request");
-      codec::MessageDecoder decoder(o.limits);
-      read_message(p, [&](char* d, std::size_t n) { conn.read(d, n); }, decoder);
-      request = decoder.finish();
-      request_bytes = decoder.wire_bytes();
-    } catch (const IoError&) {
-      return false;
     } catch (const codec::MessageTooLarge& e) {
-      send_error(conn, ErrorCode::kResourceExhausted, party + ": " + e.what());
-      return false;
+      return refuse(ErrorCode::kResourceExhausted, party + ": " + e.what(), kDiscardBytes);
     } catch (const ProtocolError& e) {
-      send_error(conn, ErrorCode::kInvalidArgument, party + ": malformed request: " + e.what());
-      return false;
+      return refuse(ErrorCode::kInvalidArgument, party + ": malformed request: " + e.what(), kDiscardBytes);
     }
-    received += request_bytes;
+    // A slot before the body is read: at most max_concurrent_calls requests are held in memory.
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return in_flight < o.max_concurrent_calls || stopping; });
       if (stopping) {
         lock.unlock();
-        send_error(conn, ErrorCode::kUnavailable, party + " is shutting down");
-        return false;
+        return refuse(ErrorCode::kUnavailable, party + " is shutting down", std::uint64_t{p.header_bytes} + p.payload_bytes);
       }
       ++in_flight;
     }
@@ -171,6 +182,21 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         self.cv.notify_all();
       }
     } release{*this};
+    Message request;
+    std::size_t request_bytes = 0;
+    try {
+      codec::MessageDecoder decoder(o.limits);
+      read_message(p, [&](char* d, std::size_t n) { conn.read(d, n); }, decoder);
+      request = decoder.finish();
+      request_bytes = decoder.wire_bytes();
+    } catch (const IoError&) {
+      return false;
+    } catch (const codec::MessageTooLarge& e) {
+      return refuse(ErrorCode::kResourceExhausted, party + ": " + e.what(), kDiscardBytes);
+    } catch (const ProtocolError& e) {
+      return refuse(ErrorCode::kInvalidArgument, party + ": malformed request: " + e.what(), kDiscardBytes);
+    }
+    received += request_bytes;
     Message reply;
     try {
       reply = service->dispatch(request);
@@ -247,8 +273,10 @@ void Listener::stop(std::chrono::milliseconds grace) {
     std::lock_guard lock(s.mu);
     if (s.stopped) return;
     s.stopped = s.stopping = true;
-    for (auto& [id, c] : s.conns)
+    for (auto& [id, c] : s.conns) {
       if (c.conn && !c.busy) c.conn->shutdown();
+      if (!c.conn && c.fd >= 0) ::shutdown(c.fd, SHUT_RDWR);  // a handshake in progress
+    }
   }
   s.cv.notify_all();
   ::shutdown(s.listen_fd, SHUT_RDWR);  // wakes accept()
@@ -261,8 +289,10 @@ void Listener::stop(std::chrono::milliseconds grace) {
     return true;
   };
   if (!s.cv.wait_for(lock, grace, all_done))
-    for (auto& [id, c] : s.conns)
+    for (auto& [id, c] : s.conns) {
       if (c.conn) c.conn->shutdown();
+      if (!c.conn && c.fd >= 0) ::shutdown(c.fd, SHUT_RDWR);
+    }
   s.cv.wait(lock, all_done);  // a handler still running is waited for
   s.reap();
 }

@@ -212,7 +212,7 @@ TEST_F(MultiProcess, KilledWorkerIsWaitedForAndTheRunEndsWithTheSameAdapter) {
   EXPECT_EQ(testing::adapter_max_diff(dir / "uninterrupted", dir / "out"), 0.0);
   expect_same_as_local(dir / "out");
   auto rep = nlohmann::json::parse(util::read_file(dir / "out/summary.json")).at("design_report");
-  EXPECT_EQ(rep.at("outages").get<int>(), 1);
+  EXPECT_EQ(rep.at("outages").get<int>(), 1) << run.err();
   EXPECT_EQ(rep.at("steps_redone").get<int>(), 1);
 }
 
