@@ -3,11 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <random>
 #include <string_view>
 #include <thread>
 
 #include "transport/grpc/wire.h"
+#include "transport/request_id.h"
 #include "transport/stream/client.h"
 #include "veil/transport/connect.h"
 #include "veil/transport/serve.h"
@@ -18,14 +18,6 @@ namespace {
 using Clock = std::chrono::system_clock;
 
 constexpr const char* kCallMethod = "/veil.v1.Party/Call";  // proto/veil/v1/party.proto
-
-std::string random_prefix() {
-  std::random_device rd;
-  const std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
-  return buf;
-}
 
 std::shared_ptr<grpc::Channel> open_channel(const std::string& address, const ConnectOptions& options) {
   auto creds = wire::client_credentials(address, options.tls);
@@ -64,7 +56,7 @@ class GrpcEndpoint final : public Endpoint {
  public:
   GrpcEndpoint(std::string address, const ConnectOptions& options)
       : address_(std::move(address)), options_(options), channel_(open_channel(address_, options_)),
-        call_method_(kCallMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel_), id_prefix_(random_prefix()) {
+        call_method_(kCallMethod, grpc::internal::RpcMethod::BIDI_STREAMING, channel_), id_prefix_(random_request_prefix()) {
     limits_.max_message_bytes = options_.max_message_bytes;
     stream_off_ = !stream_wanted(options_);
   }

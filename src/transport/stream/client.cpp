@@ -3,11 +3,11 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <vector>
 
 #include "transport/codec.h"
+#include "transport/request_id.h"
 #include "transport/stream/connection.h"
 #include "transport/stream/frame.h"
 #include "transport/stream/message_io.h"
@@ -17,19 +17,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string random_prefix() {
-  std::random_device rd;
-  const std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(r));
-  return buf;
-}
-
 class StreamEndpoint final : public Endpoint {
  public:
   StreamEndpoint(std::string address, std::string host, int port, std::string server_name, const ConnectOptions& options)
       : address_(std::move(address)), host_(std::move(host)), port_(port), server_name_(std::move(server_name)),
-        options_(options), ctx_(client_context(options.tls)), id_prefix_(random_prefix()) {
+        options_(options), ctx_(client_context(options.tls)), id_prefix_(random_request_prefix()) {
     limits_.max_message_bytes = options_.max_message_bytes;
   }
 

@@ -57,8 +57,6 @@ class Connection {
   void discard(std::size_t max_bytes, std::chrono::milliseconds timeout);
   // Wakes a read or write blocked in another thread (it fails with IoError). Thread-safe.
   void shutdown();
-  // False for --insecure.
-  [[nodiscard]] bool encrypted() const { return ssl_ != nullptr; }
 
  private:
   Connection(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
