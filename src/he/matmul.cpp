@@ -1,5 +1,8 @@
 #include "veil/he/matmul.h"
 
+#include <chrono>
+#include <string>
+
 #include "veil/he/decryptor.h"
 #include "veil/he/encryptor.h"
 #include "veil/he/serialization.h"
@@ -54,8 +57,17 @@ std::vector<uint8_t> HeMatmulServer::multiply(std::span<const uint8_t> upload, u
 
 HeMatmulClient::HeMatmulClient(const Parameters& parms) : ctx_(parms) {}
 
-uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob) {
+uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob) { return add_plan_info(blob, nullptr); }
+
+uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob, std::shared_ptr<const ProductCheck> check) {
   PlanMask m = load_plan_mask(ctx_, blob);
+  if (check) {
+    check->check_plan(ctx_, m);
+    if (auto it = checks_.find(m.plan_id); it != checks_.end() && it->second != check)
+      throw VerificationError("plan mask check: plan " + std::to_string(m.plan_id) +
+                              " was already registered for other weights");
+    checks_[m.plan_id] = std::move(check);
+  }
   const uint64_t id = m.plan_id;
   const Layout layout = m.layout;
   masks_.insert_or_assign({id, layout}, std::move(m));
@@ -116,6 +128,7 @@ std::vector<uint8_t> HeMatmulClient::encrypt_integer(std::span<const int32_t> x,
   q.rows = rows;
   q.cols = cols;
   q.bits = static_cast<int>(p.input_bits);
+  q.values.assign(x.begin(), x.end());  // what a ProductCheck multiplies by W·r
   pending.reset(new Upload(std::move(key), std::move(q), layout, 0));
   return bytes;
 }
@@ -127,22 +140,34 @@ std::span<const float> HeMatmulClient::output_scales(uint64_t plan_id, Layout la
 }
 
 std::vector<int64_t> HeMatmulClient::decrypt_integer(std::span<const uint8_t> result, const Upload& pending,
-                                                     uint64_t* plan_id) const {
+                                                     uint64_t* plan_id, uint64_t expected_plan) const {
   EncryptedResult r = load_encrypted_result(ctx_, result);
+  if (expected_plan != 0 && r.plan_id != expected_plan)
+    throw VerificationError("result check: the result is of plan " + std::to_string(r.plan_id) + ", plan " +
+                            std::to_string(expected_plan) + " was requested");
   VEIL_CHECK_ARG(r.rows == pending.rows(), "result has ", r.rows, " rows, the upload had ", pending.rows());
   VEIL_CHECK_ARG(r.layout == pending.layout(), "result layout does not match the upload");
   const PlanMask& m = mask(r.plan_id, r.layout);
   VEIL_CHECK_ARG(m.inner == pending.cols(), "plan ", r.plan_id, " has inner dimension ", m.inner, ", the upload had ",
                  pending.cols(), " columns");
   if (plan_id) *plan_id = r.plan_id;
-  return Decryptor(ctx_, pending.key_).decrypt(r, m);
+  std::vector<int64_t> y = Decryptor(ctx_, pending.key_).decrypt(r, m);
+  if (auto it = checks_.find(r.plan_id); it != checks_.end()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    it->second->check_product(ctx_.parameters(), y, pending.q_.values, pending.rows());
+    check_ns_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    ++checked_;
+  }
+  return y;
 }
 
-std::vector<float> HeMatmulClient::decrypt(std::span<const uint8_t> result, const Upload& pending) const {
+std::vector<float> HeMatmulClient::decrypt(std::span<const uint8_t> result, const Upload& pending,
+                                           uint64_t expected_plan) const {
   VEIL_CHECK_ARG(pending.q_.scale.size() == pending.rows(), "the upload holds integers (encrypt_integer): use "
                  "decrypt_integer");
   uint64_t id = 0;
-  std::vector<int64_t> p = decrypt_integer(result, pending, &id);
+  std::vector<int64_t> p = decrypt_integer(result, pending, &id, expected_plan);
   const PlanMask& m = mask(id, pending.layout());
   VEIL_CHECK_ARG(pending.bound_plan_ == 0 || pending.bound_plan_ == id, "the upload carries the scales of plan ",
                  pending.bound_plan_, " and cannot be dequantised with plan ", id);

@@ -10,6 +10,7 @@
 // weight scales are folded into the gradient columns before quantisation.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -23,6 +24,7 @@
 #include "veil/he/evaluator.h"
 #include "veil/he/keys.h"
 #include "veil/he/quantize.h"
+#include "veil/he/verify.h"
 
 namespace veil::he {
 
@@ -80,6 +82,10 @@ class HeMatmulClient {
 
   // Registers a plan's public info from HeMatmulServer::plan_info; returns the plan id.
   uint64_t add_plan_info(std::span<const uint8_t> blob);
+  // The same, checked first against the public weights (ProductCheck::check_plan: shape, column
+  // sums, scales, mask); every later result of the plan is then checked too (decrypt_integer).
+  // Throws VerificationError when the plan info fails the check.
+  uint64_t add_plan_info(std::span<const uint8_t> blob, std::shared_ptr<const ProductCheck> check);
 
   // Quantises x (rows x cols) per row to input_bits and encrypts it under a fresh one-time key.
   // For a transposed plan pass its id so its inner scales are folded in (the upload is then
@@ -97,21 +103,29 @@ class HeMatmulClient {
 
   // Decrypts a result of `pending`'s upload (any plan registered for its layout) to float.
   // Throws std::invalid_argument on malformed bytes, unknown plans or mismatched shapes.
-  [[nodiscard]] std::vector<float> decrypt(std::span<const uint8_t> result, const Upload& pending) const;
+  // With expected_plan != 0 the result must be of that plan (VerificationError otherwise). Results of
+  // a plan registered with a ProductCheck are checked (VerificationError when they fail).
+  [[nodiscard]] std::vector<float> decrypt(std::span<const uint8_t> result, const Upload& pending,
+                                           uint64_t expected_plan = 0) const;
   // The integer product (centred inputs times integer weights; exact in Precision::kExact, within
   // the noise and rounding of docs/he.md §3.1 in kCompact), for callers that dequantise themselves.
   [[nodiscard]] std::vector<int64_t> decrypt_integer(std::span<const uint8_t> result, const Upload& pending,
-                                                     uint64_t* plan_id = nullptr) const;
+                                                     uint64_t* plan_id = nullptr, uint64_t expected_plan = 0) const;
 
   // Bytes the registered plan masks occupy (their N words per output column dominate: the data
   // owner's memory cost of this scheme, docs/he.md §8).
   [[nodiscard]] size_t mask_bytes() const;
   [[nodiscard]] const Context& context() const { return ctx_; }
+  // Products checked (ProductCheck::check_product) and the nanoseconds those checks took.
+  [[nodiscard]] uint64_t products_checked() const { return checked_.load(); }
+  [[nodiscard]] uint64_t check_nanoseconds() const { return check_ns_.load(); }
 
  private:
   const PlanMask& mask(uint64_t plan_id, Layout layout) const;
+  mutable std::atomic<uint64_t> checked_{0}, check_ns_{0};
   Context ctx_;
   std::map<std::pair<uint64_t, Layout>, PlanMask> masks_;
+  std::map<uint64_t, std::shared_ptr<const ProductCheck>> checks_;  // by plan id
 };
 
 }  // namespace veil::he

@@ -2,10 +2,14 @@
 
 #include <ATen/ATen.h>
 
+#include <openssl/rand.h>
+
+#include <chrono>
 #include <numeric>
 #include <shared_mutex>
 #include <string>
 
+#include "designs/he_lora/plan_weights.h"
 #include "veil/designs/he_lora/options.h"
 #include "veil/designs/he_lora/worker.h"
 #include "veil/he/serialization.h"
@@ -33,14 +37,92 @@ std::vector<std::int64_t> leading(const at::Tensor& t, std::int64_t last) {
 
 }  // namespace
 
+namespace {
+
+// Parameter sets a worker may propose per session (GPT-2 uses 3): each costs the data owner a
+// client and, on first encryption, a CRS table of max_inner_dim x 2N words (268 MB at 8192 x 2048).
+constexpr std::size_t kMaxParameterSets = 8;
+
+std::string random_bytes(std::size_t n) {
+  std::string s(n, '\0');
+  VEIL_CHECK_IO(RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(n)) == 1,
+                "OpenSSL RAND_bytes failed");
+  return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 HeLoraExecutor::HeLoraExecutor(const model::ModelConfig& cfg, transport::WorkerPool pool, const he::Parameters& parms,
-                               at::Tensor local_head)
+                               const model::ModelFiles& files, at::Tensor local_head, bool embed_on_worker)
     : cfg_(cfg), pool_(std::move(pool)), parms_(parms), local_head_(std::move(local_head)) {
   pool_.check_covers(static_cast<int>(cfg_.num_layers));
+  // Per-session HE randomness: the CRS seed (and so every plan mask) is this session's own, so no
+  // precomputation against the uniform parts carries over between sessions (docs/he.md §2.1).
+  const std::string seed = random_bytes(parms_.crs_seed.size());
+  std::copy(seed.begin(), seed.end(), parms_.crs_seed.begin());
+  session_id_ = random_bytes(kSessionIdBytes);
+  // The checks of every plan a worker may be asked for, from the public weights (kept: W·r).
+  const auto t0 = std::chrono::steady_clock::now();
+  const int L = static_cast<int>(cfg_.num_layers);
+  for (const auto& g : all_groups(cfg_)) {
+    if (g.layer == -1 && !embed_on_worker) continue;
+    if (g.layer == L && local_head_.defined()) continue;
+    for (int dir = 0; dir <= (g.layer == -1 ? 0 : 1); ++dir) {
+      auto& v = checks_[{g.layer, g.group, dir}];
+      for (const PlanWeights& w : plan_weights(files, g.layer, g.group, dir, parms_.poly_degree, parms_.max_inner_dim)) {
+        const auto rows = static_cast<std::size_t>(w.data.size(0)), cols = static_cast<std::size_t>(w.data.size(1));
+        auto c = std::make_shared<const he::ProductCheck>(he::ProductCheck::for_weights(
+            std::span<const float>(w.data.data_ptr<float>(), rows * cols), rows, cols, w.transpose,
+            static_cast<int>(parms_.weight_bits)));
+        check_bytes_ += c->bytes();
+        v.push_back(std::move(c));
+      }
+    }
+  }
+  check_stats_.setup_seconds = seconds_since(t0);
   transport::Message m;
   m.op = "he.setup";
   m.blobs["parameters"] = str(he::save(parms_));
+  m.blobs["session"] = session_id_;
   for (const auto& w : pool_.workers()) (void)w.endpoint->call(m);
+}
+
+HeLoraExecutor::~HeLoraExecutor() {
+  transport::Message m;
+  m.op = "he.close";
+  m.blobs["session"] = session_id_;
+  for (const auto& w : pool_.workers()) {
+    try {
+      (void)w.endpoint->call(m);
+    } catch (const std::exception&) {
+      // best effort: the worker evicts idle sessions when it needs room
+    }
+  }
+}
+
+std::size_t HeLoraExecutor::check_bytes() const { return check_bytes_; }
+
+HeLoraExecutor::CheckStats HeLoraExecutor::check_stats() const {
+  CheckStats s;
+  {
+    std::lock_guard lock(mu_);
+    s = check_stats_;
+  }
+  std::shared_lock client(client_mu_);
+  for (const auto& [h, c] : clients_) {
+    s.products += c->products_checked();
+    s.product_seconds += static_cast<double>(c->check_nanoseconds()) * 1e-9;
+  }
+  return s;
+}
+
+void HeLoraExecutor::misbehaved(int layer, const std::exception& e) const {
+  throw he::VerificationError(util::cat("he-lora: worker ", route(layer).peer(), " failed the data owner's check (layer ",
+                                        layer, "): ", e.what()));
 }
 
 transport::Endpoint& HeLoraExecutor::route(int layer) const {
@@ -86,7 +168,13 @@ he::HeMatmulClient& HeLoraExecutor::client_for(const he::Parameters& p, bool loo
                    b.to_string(), ")");
   }
   auto& c = clients_[p.hash()];
-  if (!c) c = std::make_unique<he::HeMatmulClient>(p);
+  if (!c) {
+    if (clients_.size() > kMaxParameterSets) {
+      clients_.erase(p.hash());
+      VEIL_CHECK_ARG(false, "he-lora: the worker proposed more than ", kMaxParameterSets, " parameter sets");
+    }
+    c = std::make_unique<he::HeMatmulClient>(p);
+  }
   return *c;
 }
 
@@ -109,24 +197,42 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
   req.layer = layer;
   req.ints = {direction, static_cast<std::int32_t>(layout)};
   req.ints.insert(req.ints.end(), group.begin(), group.end());
+  req.blobs["session"] = session_id_;
+  auto check = checks_.find({layer, group, direction});
+  VEIL_CHECK_STATE(check != checks_.end(), "he-lora: no check for layer ", layer, " direction ", direction);
   auto reply = route(layer).call(req);
   PlanSet ps;
   std::uint64_t info_bytes = 0;
-  {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    // Counts the worker supplies are checked against what the data owner knows.
+    if (reply.ints.size() != check->second.size() || reply.blobs.size() != 2 * check->second.size())
+      throw he::VerificationError(util::cat("plan info check: ", reply.ints.size(), " plans and ", reply.blobs.size(),
+                                            " blobs for ", check->second.size(), " inner chunks"));
     std::unique_lock client(client_mu_);
     for (std::size_t i = 0; i < reply.ints.size(); ++i) {
       const std::string& blob = reply.blob("p" + std::to_string(i));
       const std::string& pblob = reply.blob("s" + std::to_string(i));
       info_bytes += blob.size() + pblob.size();
+      const auto& pc = check->second[i];
+      if (reply.ints[i] != static_cast<std::int32_t>(pc->inner()))
+        throw he::VerificationError(util::cat("plan info check: chunk ", i, " of ", reply.ints[i],
+                                              " inner columns, the weights give ", pc->inner()));
       he::HeMatmulClient& c = client_for(he::load_parameters(bytes(pblob)), layer == -1);
-      ps.ids.push_back(c.add_plan_info(bytes(blob)));
+      ps.ids.push_back(c.add_plan_info(bytes(blob), pc));  // checks the mask, column sums and scales
       ps.clients.push_back(&c);
       ps.chunk.push_back(reply.ints[i]);
     }
+  } catch (const he::VerificationError& e) {
+    misbehaved(layer, e);
+  } catch (const std::invalid_argument& e) {
+    misbehaved(layer, e);
   }
   VEIL_CHECK_ARG(!ps.ids.empty(), "he.plan_info: the worker returned no plans for layer ", layer);
   std::lock_guard lock(mu_);
   traffic_.plan_info_bytes += info_bytes;
+  check_stats_.masks += ps.ids.size();
+  check_stats_.setup_seconds += seconds_since(t0);
   return plans_[key] = std::move(ps);
 }
 
@@ -142,6 +248,7 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   req.op = direction == 0 ? "he.forward" : "he.backward";
   req.layer = layer;
   req.ints = group;
+  req.blobs["session"] = session_id_;
   std::vector<std::unique_ptr<he::HeMatmulClient::Upload>> pending(ps.ids.size());
   std::uint64_t up = 0;
   {
@@ -161,13 +268,25 @@ at::Tensor HeLoraExecutor::product(int layer, const std::vector<std::int32_t>& g
   at::Tensor acc;
   std::uint64_t down = 0;
   std::shared_lock client(client_mu_);
-  for (std::size_t i = 0; i < ps.ids.size(); ++i) {
-    const std::string& blob = reply.blob("y" + std::to_string(i));
-    down += blob.size();
-    std::vector<float> y = ps.clients[i]->decrypt(bytes(blob), *pending[i]);
-    const auto n = static_cast<std::int64_t>(y.size() / m);
-    at::Tensor t = at::from_blob(y.data(), {static_cast<std::int64_t>(m), n}, at::kFloat);
-    acc = acc.defined() ? acc.add_(t) : t.clone();
+  try {
+    if (reply.blobs.size() != ps.ids.size())
+      throw he::VerificationError(util::cat("result check: ", reply.blobs.size(), " results for ", ps.ids.size(),
+                                            " inner chunks"));
+    for (std::size_t i = 0; i < ps.ids.size(); ++i) {
+      const std::string& blob = reply.blob("y" + std::to_string(i));
+      down += blob.size();
+      // The plan requested, its shapes and its Freivalds check (he::ProductCheck).
+      std::vector<float> y = ps.clients[i]->decrypt(bytes(blob), *pending[i], ps.ids[i]);
+      const auto n = static_cast<std::int64_t>(y.size() / m);
+      at::Tensor t = at::from_blob(y.data(), {static_cast<std::int64_t>(m), n}, at::kFloat);
+      if (acc.defined() && acc.size(1) != n)
+        throw he::VerificationError(util::cat("result check: chunk ", i, " has ", n, " columns, chunk 0 ", acc.size(1)));
+      acc = acc.defined() ? acc.add_(t) : t.clone();
+    }
+  } catch (const he::VerificationError& e) {
+    misbehaved(layer, e);
+  } catch (const std::invalid_argument& e) {  // malformed bytes, shapes, unknown plans (ProtocolError too)
+    misbehaved(layer, e);
   }
   std::lock_guard lock(mu_);
   traffic_.uploads += ps.ids.size();
@@ -229,6 +348,7 @@ at::Tensor HeLoraExecutor::embed(const at::Tensor& ids) {
   req.op = "he.forward";
   req.layer = -1;
   req.ints = {kEmbedGroup};
+  req.blobs["session"] = session_id_;
   std::uint64_t up = 0, down = 0;
   {
     std::shared_lock client(client_mu_);
@@ -237,12 +357,13 @@ at::Tensor HeLoraExecutor::embed(const at::Tensor& ids) {
     req.blobs["x0"] = str(blob);
   }
   auto reply = route(-1).call(std::move(req));
-  const std::string& blob = reply.blob("y0");
-  down = blob.size();
   at::Tensor out = at::empty({static_cast<std::int64_t>(m), d}, at::kFloat);
-  {
+  try {
+    if (reply.blobs.size() != 1) throw he::VerificationError("result check: the embedding needs one result");
+    const std::string& blob = reply.blob("y0");
+    down = blob.size();
     std::shared_lock client(client_mu_);
-    std::vector<std::int64_t> y = ps.clients[0]->decrypt_integer(bytes(blob), *pending);
+    std::vector<std::int64_t> y = ps.clients[0]->decrypt_integer(bytes(blob), *pending, nullptr, ps.ids[0]);
     std::span<const float> scale = ps.clients[0]->output_scales(ps.ids[0], layout);
     const std::size_t cols = static_cast<std::size_t>(chunks * d);
     VEIL_CHECK_STATE(y.size() == m * cols && scale.size() == cols, "he-lora: the embedding result has ", y.size(),
@@ -253,6 +374,10 @@ at::Tensor HeLoraExecutor::embed(const at::Tensor& ids) {
       for (std::size_t j = 0; j < static_cast<std::size_t>(d); ++j)
         o[r * static_cast<std::size_t>(d) + j] = static_cast<float>(y[r * cols + base + j]) * scale[base + j];
     }
+  } catch (const he::VerificationError& e) {
+    misbehaved(-1, e);
+  } catch (const std::invalid_argument& e) {
+    misbehaved(-1, e);
   }
   {
     std::lock_guard lock(mu_);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "designs/he_lora/loss.h"
 #include "designs/plain/pipeline.h"
 #include "veil/designs/he_lora/worker.h"
 #include "veil/designs/registry.h"
@@ -120,9 +121,8 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
   std::vector<at::Tensor> kept = params.all();
   if (local_head.defined()) kept.push_back(local_head);
   owner_params_ = numel_unique(kept);
+  exec_ = std::make_shared<HeLoraExecutor>(mc, std::move(pool), parms, *files, local_head, opts_.embed_on_worker);
   if (!cfg.parties.workers.empty()) files.reset();  // remote workers: drop the local copy of the weights
-
-  exec_ = std::make_shared<HeLoraExecutor>(mc, std::move(pool), parms, local_head);
   auto inner = model::build_model(mc, params, exec_);
   auto m = std::make_unique<HeLoraModel>(std::move(inner), exec_, opts_.embed_on_worker);
   lora_ = std::make_shared<model::LoraAdapters>(mc, cfg.lora, cfg.seed);
@@ -152,11 +152,19 @@ model::CausalLM& HeLoraSession::model() { return *model_; }
 train::StepStats HeLoraSession::step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) {
   const int in_flight = opts_.in_flight > 0 ? opts_.in_flight : std::max(2, static_cast<int>(exec_->pool().size()));
   train::StepStats s;
-  if (pipelined() && micro.size() > 1) {
-    const auto params = trainable();
-    s = trainer.step_with([&] { return plain::micro_batch_gradients(*model_, params, micro, in_flight); });
+  if (!opts_.lm_head_on_worker && !(pipelined() && micro.size() > 1)) {
+    s = trainer.step(micro);  // the head is local: no worker sees its rows
   } else {
-    s = trainer.step(micro);
+    // With the head on a worker: every row through it and a backward pass for every micro-batch
+    // (designs/he_lora/loss.h), so the worker's calls do not depend on the labels.
+    const auto params = trainable();
+    plain::MicroBatchLoss how;
+    if (opts_.lm_head_on_worker) {
+      how.loss = all_rows_loss;
+      how.backward_without_targets = true;
+    }
+    const int n = pipelined() && micro.size() > 1 ? in_flight : 1;
+    s = trainer.step_with([&] { return plain::micro_batch_gradients(*model_, params, micro, n, how); });
   }
   tokens_ += s.tokens;
   return s;
@@ -164,7 +172,7 @@ train::StepStats HeLoraSession::step(train::Trainer& trainer, std::span<const tr
 
 train::EvalStats HeLoraSession::evaluate(std::span<const train::MicroBatch> batches) {
   for (const auto& b : batches) tokens_ += b.input_ids.numel();
-  return train::evaluate_loss(*model_, batches);
+  return opts_.lm_head_on_worker ? all_rows_evaluate(*model_, batches) : train::evaluate_loss(*model_, batches);
 }
 
 nlohmann::json HeLoraSession::report() const {
@@ -196,6 +204,13 @@ nlohmann::json HeLoraSession::report() const {
   j["result_bytes"] = t.result_bytes;
   j["plan_info_bytes"] = t.plan_info_bytes;
   j["owner_mask_bytes"] = exec_->mask_bytes();
+  // The checks of the workers' products (docs/designs/he-lora.md "Malicious worker").
+  const auto c = exec_->check_stats();
+  j["owner_check_bytes"] = exec_->check_bytes();
+  j["checked_products"] = c.products;
+  j["checked_plan_masks"] = c.masks;
+  j["check_product_seconds"] = c.product_seconds;
+  j["check_setup_seconds"] = c.setup_seconds;
   j["upload_bytes_per_token"] = static_cast<double>(t.upload_bytes) / tokens;
   j["result_bytes_per_token"] = static_cast<double>(t.result_bytes) / tokens;
   return j;

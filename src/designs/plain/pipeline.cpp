@@ -16,6 +16,14 @@ namespace veil::designs::plain {
 
 train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::span<const at::Tensor> params,
                                                 std::span<const train::MicroBatch> micro, int in_flight) {
+  return micro_batch_gradients(model, params, micro, in_flight, MicroBatchLoss{});
+}
+
+train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::span<const at::Tensor> params,
+                                                std::span<const train::MicroBatch> micro, int in_flight,
+                                                const MicroBatchLoss& how) {
+  const decltype(how.loss) loss = how.loss ? how.loss : decltype(how.loss)(train::causal_lm_loss);
+  const bool skip_empty = !how.backward_without_targets;
   train::Trainer::Gradients g;
   for (const auto& mb : micro) {
     g.targets += (mb.labels != -100).sum().item<std::int64_t>();
@@ -26,8 +34,8 @@ train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::spa
   const auto threads = std::min<std::size_t>(micro.size(), static_cast<std::size_t>(std::max(1, in_flight)));
   if (threads < 2) {
     for (std::size_t i = 0; i < micro.size(); ++i) {
-      auto l = train::causal_lm_loss(model, micro[i].input_ids, micro[i].labels);
-      if (l.targets == 0) continue;
+      auto l = loss(model, micro[i].input_ids, micro[i].labels);
+      if (l.targets == 0 && skip_empty) continue;
       (l.sum / denom).backward();
       sums[i] = l.sum.item<double>();
     }
@@ -35,8 +43,8 @@ train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::spa
     const std::vector<at::Tensor> inputs(params.begin(), params.end());
     std::vector<std::vector<at::Tensor>> grads(micro.size());
     auto run = [&](std::size_t i) {
-      auto l = train::causal_lm_loss(model, micro[i].input_ids, micro[i].labels);
-      if (l.targets == 0) return;
+      auto l = loss(model, micro[i].input_ids, micro[i].labels);
+      if (l.targets == 0 && skip_empty) return;
       grads[i] = torch::autograd::grad({l.sum / denom}, inputs, /*grad_outputs=*/{}, /*retain_graph=*/false,
                                        /*create_graph=*/false, /*allow_unused=*/true);
       sums[i] = l.sum.item<double>();

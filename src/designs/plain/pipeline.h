@@ -6,10 +6,12 @@
 // Trainer::step normalises it, so the step equals the sequential one bit for bit.
 #pragma once
 
+#include <functional>
 #include <span>
 
 #include <ATen/core/Tensor.h>
 
+#include "veil/train/loss.h"
 #include "veil/train/trainer.h"
 
 namespace veil::model {
@@ -27,5 +29,16 @@ namespace veil::designs::plain {
 // `params` are the trainable leaves whose grad() receives the gradients.
 [[nodiscard]] train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::span<const at::Tensor> params,
                                                               std::span<const train::MicroBatch> micro, int in_flight);
+
+// The same with another loss (default train::causal_lm_loss) and, when backward_without_targets,
+// a backward pass (of zero gradients) for micro-batches without a target too (he-lora: the workers
+// see the same calls whatever the labels).
+struct MicroBatchLoss {
+  std::function<train::LossSum(model::CausalLM&, const at::Tensor&, const at::Tensor&)> loss;
+  bool backward_without_targets = false;
+};
+[[nodiscard]] train::Trainer::Gradients micro_batch_gradients(model::CausalLM& model, std::span<const at::Tensor> params,
+                                                              std::span<const train::MicroBatch> micro, int in_flight,
+                                                              const MicroBatchLoss& how);
 
 }  // namespace veil::designs::plain

@@ -58,7 +58,15 @@ inline AuditSummary check_worker_audit(const std::vector<transport::TapEntry>& e
       for (int v : m.ints) EXPECT_TRUE((v >= -1 && v <= 16) || v == kEmbedGroup) << m.op << " int " << v;
     }
     // Parameter blobs first: a plan's parameters (s<i>) travel with its mask (p<i>).
-    std::vector<std::pair<std::string, std::string>> blobs(m.blobs.begin(), m.blobs.end());
+    std::vector<std::pair<std::string, std::string>> blobs;
+    for (const auto& [name, blob] : m.blobs) {
+      if (name == "session" && e.direction == transport::Direction::kReceived) {
+        // The data owner's random session id (kSessionIdBytes), nothing else.
+        EXPECT_EQ(blob.size(), kSessionIdBytes) << m.op << ": session id";
+        continue;
+      }
+      blobs.emplace_back(name, blob);
+    }
     std::stable_partition(blobs.begin(), blobs.end(), [](const auto& nb) {
       return he::peek_kind(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(nb.second.data()),
                                                          nb.second.size())) == he::BlobKind::kParameters;

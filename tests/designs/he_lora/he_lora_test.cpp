@@ -148,11 +148,12 @@ TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
       return r;
     });
     std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(proxy), 0, L}};
-    HeLoraExecutor exec(files->config, transport::WorkerPool(std::move(ws)), parameters_for(files->config, 8, 8));
+    HeLoraExecutor exec(files->config, transport::WorkerPool(std::move(ws)), parameters_for(files->config, 8, 8),
+                        *files);
     if (mode == 0) {
       EXPECT_NO_THROW((void)exec.linear(0, bp.attn_in, x));
     } else {
-      EXPECT_THROW((void)exec.linear(0, bp.attn_in, x), std::invalid_argument) << "mode " << mode;
+      EXPECT_THROW((void)exec.linear(0, bp.attn_in, x), he::VerificationError) << "mode " << mode;
     }
   }
 }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -22,7 +23,9 @@
 #include <ATen/core/Tensor.h>
 
 #include "veil/he/matmul.h"
+#include "veil/he/verify.h"
 #include "veil/model/linear_executor.h"
+#include "veil/model/loader.h"
 #include "veil/transport/worker_pool.h"
 
 namespace veil::designs::he_lora {
@@ -37,10 +40,14 @@ struct HeTraffic {
 
 class HeLoraExecutor final : public model::LinearExecutor {
  public:
-  // Sends he.setup with `parms` to every worker. `local_head` (optional, [vocab, hidden]) keeps the
-  // LM head on the data owner (lm_head=local).
+  // Draws the session's CRS seed and session id (OpenSSL), computes the checks of every plan the
+  // workers may be asked for from the public weights in `files` (he::ProductCheck: the data owner
+  // keeps W·r per plan, not the weights), and sends he.setup with `parms` to every worker.
+  // `local_head` (optional, [vocab, hidden]) keeps the LM head on the data owner (lm_head=local);
+  // `embed_on_worker` false: no embedding plan is checked (embed=local).
   HeLoraExecutor(const model::ModelConfig& cfg, transport::WorkerPool pool, const he::Parameters& parms,
-                 at::Tensor local_head = {});
+                 const model::ModelFiles& files, at::Tensor local_head = {}, bool embed_on_worker = true);
+  ~HeLoraExecutor() override;  // he.close to every worker (best effort)
 
   [[nodiscard]] std::vector<at::Tensor> linear(int layer, std::span<const model::Proj> projs,
                                                const at::Tensor& x) override;
@@ -54,6 +61,14 @@ class HeLoraExecutor final : public model::LinearExecutor {
   // Bytes of the public plan masks the data owner holds (its main memory cost, docs §3.5).
   [[nodiscard]] std::size_t mask_bytes() const;
   [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
+  // Bytes the data owner keeps to check the workers' products (the ProductChecks).
+  [[nodiscard]] std::size_t check_bytes() const;
+  // Results and plan masks checked so far, and the seconds spent checking products.
+  struct CheckStats {
+    std::uint64_t products = 0, masks = 0;
+    double product_seconds = 0, setup_seconds = 0;
+  };
+  [[nodiscard]] CheckStats check_stats() const;
 
  protected:
   std::vector<at::Tensor> forward(int layer, std::span<const model::Proj> projs, const at::Tensor& x) override;
@@ -65,6 +80,10 @@ class HeLoraExecutor final : public model::LinearExecutor {
     std::vector<std::int64_t> chunk;  // inner sizes
     std::vector<he::HeMatmulClient*> clients;  // the parameter set of each plan
   };
+  using GroupKey = std::tuple<int, std::vector<std::int32_t>, int>;  // layer, group, direction
+  // Calls the worker owning `layer`; a result or plan that fails a check becomes a
+  // he::VerificationError naming the worker and the check.
+  [[noreturn]] void misbehaved(int layer, const std::exception& e) const;
   // The client for a plan's parameters, after checking them against the session's (128-bit
   // security, public CRS seed, ring dimension, bit widths, precision). Holds client_mu_ exclusively.
   he::HeMatmulClient& client_for(const he::Parameters& plan_parms, bool lookup);
@@ -77,6 +96,10 @@ class HeLoraExecutor final : public model::LinearExecutor {
   model::ModelConfig cfg_;
   transport::WorkerPool pool_;
   he::Parameters parms_;
+  std::string session_id_;  // kSessionIdBytes random bytes, in every request
+  std::map<GroupKey, std::vector<std::shared_ptr<const he::ProductCheck>>> checks_;  // immutable after construction
+  std::size_t check_bytes_ = 0;
+  CheckStats check_stats_;  // guarded by mu_
   std::map<std::uint64_t, std::unique_ptr<he::HeMatmulClient>> clients_;  // by parameter hash
   at::Tensor local_head_;
   std::map<std::tuple<int, std::vector<std::int32_t>, int, int>, PlanSet> plans_;

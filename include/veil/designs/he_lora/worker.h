@@ -2,9 +2,15 @@
 // channel as veil::he plans) and multiplies encrypted activations and gradients by them. It holds
 // no key and never sees a plaintext activation, gradient, token, label or adapter weight.
 //
-// Operations (transport::Message):
-//   he.setup       blobs {parameters}: the veil::he parameters the data owner chose; the worker
-//                  checks they meet 128-bit security and cover its matrices.
+// Operations (transport::Message). Every request carries blobs["session"], the data owner's
+// kSessionIdBytes random session id: the worker keeps one state per session (parameters, CRS seed,
+// plans), reference-counted, so that sessions of several data owners neither see nor disturb each
+// other's plans, and a call in flight keeps its session alive.
+//   he.setup       blobs {parameters, session}: the veil::he parameters the data owner chose, with the
+//                  CRS seed it drew for the session; the worker checks they meet 128-bit security and
+//                  the limits below. At most kMaxSessions sessions: a new one evicts the least
+//                  recently used idle one, or is refused (all busy).
+//   he.close       blobs {session}: drops the session.
 //   he.plan_info   layer, ints {direction, layout, group...}: public masks of a group's plans
 //                  (blobs p0, p1, ... one per inner chunk) and each plan's parameters (s0, s1, ...:
 //                  the session's bit widths, precision and N, with t and Delta fitted to the plan's
@@ -21,6 +27,8 @@
 // the last layer.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "veil/model/loader.h"
@@ -29,6 +37,10 @@
 namespace veil::designs::he_lora {
 
 inline constexpr int kEmbedGroup = 1000;
+inline constexpr std::size_t kSessionIdBytes = 16;
+inline constexpr std::size_t kMaxSessions = 8;       // sessions held by one worker at once
+inline constexpr std::size_t kMaxGroup = 3;          // projections per group (q, k, v)
+inline constexpr std::uint32_t kMaxPolyDegree = 8192; // ring dimension a session may ask for
 enum class Direction : int { kForward = 0, kBackward = 1 };
 
 // Installs the handlers on `service` for layers [first_layer, last_layer) of `model` (its linear
