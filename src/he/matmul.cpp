@@ -62,7 +62,11 @@ uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob) { return a
 uint64_t HeMatmulClient::add_plan_info(std::span<const uint8_t> blob, std::shared_ptr<const ProductCheck> check) {
   PlanMask m = load_plan_mask(ctx_, blob);
   if (check) {
+    const auto t0 = std::chrono::steady_clock::now();
     check->check_plan(ctx_, m);
+    mask_check_ns_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    ++masks_checked_;
     if (auto it = checks_.find(m.plan_id); it != checks_.end() && it->second != check)
       throw VerificationError("plan mask check: plan " + std::to_string(m.plan_id) +
                               " was already registered for other weights");

@@ -147,6 +147,8 @@ void ProductCheck::check_product(const Parameters& p, std::span<const int64_t> y
                             std::to_string(x.size()) + " inputs for " + std::to_string(rows) + " rows of a " +
                             std::to_string(inner_) + " x " + std::to_string(cols_) + " plan");
   if (!p.compact()) {
+    // Two products below t/2 in magnitude differ by less than t <= 2^60 < p: never 0 mod p.
+    if (p.log_t > 60) throw VerificationError("product check: log t = " + std::to_string(p.log_t) + " above 60");
     for (size_t r = 0; r < rows; ++r) {
       uint64_t lhs = 0, rhs = 0;
       const int64_t* yr = y.data() + r * cols_;

@@ -116,6 +116,8 @@ HeLoraExecutor::CheckStats HeLoraExecutor::check_stats() const {
   for (const auto& [h, c] : clients_) {
     s.products += c->products_checked();
     s.product_seconds += static_cast<double>(c->check_nanoseconds()) * 1e-9;
+    s.masks += c->masks_checked();
+    s.mask_seconds += static_cast<double>(c->mask_check_nanoseconds()) * 1e-9;
   }
   return s;
 }
@@ -203,7 +205,6 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
   auto reply = route(layer).call(req);
   PlanSet ps;
   std::uint64_t info_bytes = 0;
-  const auto t0 = std::chrono::steady_clock::now();
   try {
     // Counts the worker supplies are checked against what the data owner knows.
     if (reply.ints.size() != check->second.size() || reply.blobs.size() != 2 * check->second.size())
@@ -231,8 +232,7 @@ const HeLoraExecutor::PlanSet& HeLoraExecutor::plans(int layer, const std::vecto
   VEIL_CHECK_ARG(!ps.ids.empty(), "he.plan_info: the worker returned no plans for layer ", layer);
   std::lock_guard lock(mu_);
   traffic_.plan_info_bytes += info_bytes;
-  check_stats_.masks += ps.ids.size();
-  check_stats_.setup_seconds += seconds_since(t0);
+
   return plans_[key] = std::move(ps);
 }
 

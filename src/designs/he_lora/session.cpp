@@ -210,6 +210,7 @@ nlohmann::json HeLoraSession::report() const {
   j["checked_products"] = c.products;
   j["checked_plan_masks"] = c.masks;
   j["check_product_seconds"] = c.product_seconds;
+  j["check_mask_seconds"] = c.mask_seconds;
   j["check_setup_seconds"] = c.setup_seconds;
   j["upload_bytes_per_token"] = static_cast<double>(t.upload_bytes) / tokens;
   j["result_bytes_per_token"] = static_cast<double>(t.result_bytes) / tokens;
