@@ -119,10 +119,14 @@ class HeMatmulClient {
   // Products checked (ProductCheck::check_product) and the nanoseconds those checks took.
   [[nodiscard]] uint64_t products_checked() const { return checked_.load(); }
   [[nodiscard]] uint64_t check_nanoseconds() const { return check_ns_.load(); }
+  // Plan masks checked (ProductCheck::check_plan) and the nanoseconds those checks took.
+  [[nodiscard]] uint64_t masks_checked() const { return masks_checked_.load(); }
+  [[nodiscard]] uint64_t mask_check_nanoseconds() const { return mask_check_ns_.load(); }
 
  private:
   const PlanMask& mask(uint64_t plan_id, Layout layout) const;
   mutable std::atomic<uint64_t> checked_{0}, check_ns_{0};
+  std::atomic<uint64_t> masks_checked_{0}, mask_check_ns_{0};
   Context ctx_;
   std::map<std::pair<uint64_t, Layout>, PlanMask> masks_;
   std::map<uint64_t, std::shared_ptr<const ProductCheck>> checks_;  // by plan id

@@ -39,9 +39,12 @@ std::vector<std::int64_t> leading(const at::Tensor& t, std::int64_t last) {
 
 namespace {
 
-// Parameter sets a worker may propose per session (GPT-2 uses 3): each costs the data owner a
-// client and, on first encryption, a CRS table of max_inner_dim x 2N words (268 MB at 8192 x 2048).
-constexpr std::size_t kMaxParameterSets = 8;
+// Parameter sets a worker may propose per session (exact: GPT-2 uses 3; compact fits the result
+// bits per plan, so up to one per plan): each costs the data owner a client and, on first
+// encryption, a CRS table of max_inner_dim x 2N words (268 MB at 8192 x 2048). Bounded in number
+// and in the sum of max_inner_dim x N over the sets: eight full-size tables, 2.1 GB.
+constexpr std::size_t kMaxParameterSets = 64;
+constexpr std::uint64_t kMaxCrsCoefficients = std::uint64_t{8} * 8192 * 2048;
 
 std::string random_bytes(std::size_t n) {
   std::string s(n, '\0');
@@ -171,10 +174,13 @@ he::HeMatmulClient& HeLoraExecutor::client_for(const he::Parameters& p, bool loo
   }
   auto& c = clients_[p.hash()];
   if (!c) {
-    if (clients_.size() > kMaxParameterSets) {
+    const std::uint64_t crs = std::uint64_t{p.max_inner_dim} * p.poly_degree;
+    if (clients_.size() > kMaxParameterSets || crs_coefficients_ + crs > kMaxCrsCoefficients) {
       clients_.erase(p.hash());
-      VEIL_CHECK_ARG(false, "he-lora: the worker proposed more than ", kMaxParameterSets, " parameter sets");
+      VEIL_CHECK_ARG(false, "he-lora: the worker proposed more than ", kMaxParameterSets, " parameter sets or more ",
+                     "than ", kMaxCrsCoefficients, " CRS coefficients in all");
     }
+    crs_coefficients_ += crs;
     c = std::make_unique<he::HeMatmulClient>(p);
   }
   return *c;

@@ -63,10 +63,11 @@ class HeLoraExecutor final : public model::LinearExecutor {
   [[nodiscard]] const transport::WorkerPool& pool() const { return pool_; }
   // Bytes the data owner keeps to check the workers' products (the ProductChecks).
   [[nodiscard]] std::size_t check_bytes() const;
-  // Results and plan masks checked so far, and the seconds spent checking products.
+  // Results and plan masks checked so far and the seconds spent on those checks; setup_seconds:
+  // computing the checks from the public weights (once, in the constructor).
   struct CheckStats {
     std::uint64_t products = 0, masks = 0;
-    double product_seconds = 0, setup_seconds = 0;
+    double product_seconds = 0, mask_seconds = 0, setup_seconds = 0;
   };
   [[nodiscard]] CheckStats check_stats() const;
 
@@ -101,6 +102,7 @@ class HeLoraExecutor final : public model::LinearExecutor {
   std::size_t check_bytes_ = 0;
   CheckStats check_stats_;  // guarded by mu_
   std::map<std::uint64_t, std::unique_ptr<he::HeMatmulClient>> clients_;  // by parameter hash
+  std::uint64_t crs_coefficients_ = 0;  // sum of max_inner_dim x N over clients_ (their CRS caches)
   at::Tensor local_head_;
   std::map<std::tuple<int, std::vector<std::int32_t>, int, int>, PlanSet> plans_;
   // Thread safety (pipelined micro-batches call linear() concurrently): mu_ guards plans_ and
