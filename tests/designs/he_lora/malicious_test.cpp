@@ -186,6 +186,46 @@ TEST(HeLoraLimits, WorkerRefusesParametersAndCountsAboveItsBounds) {
   EXPECT_THROW((void)ep->call(q), transport::TransportError) << "session 'a' was the least recently used";
 }
 
+// The data owner's bound on the parameter sets a worker proposes (each costs a client and a CRS
+// cache): a worker answering every plan_info with yet another valid set is refused once the sets
+// would exceed 64 or eight full-size CRS caches, with an error saying so.
+TEST(HeLoraLimits, DataOwnerRefusesEndlessParameterSets) {
+  VEIL_REQUIRE_SHARED(assets);
+  auto files = stories(assets);
+  const int L = static_cast<int>(files->config.num_layers);
+  auto inner = std::make_shared<transport::Service>("worker");
+  install_worker(*inner, files, 0, L);
+  auto inner_ep = transport::connect_in_process(inner);
+  auto proxy = std::make_shared<transport::Service>("proxy");
+  for (const char* op : {"he.setup", "he.close", "he.forward", "he.backward"})
+    proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  proxy->on("he.plan_info", [inner_ep, calls](const transport::Message& m) {
+    transport::Message r = inner_ep->call(m);
+    const std::string& blob = r.blobs.at("s0");
+    he::Parameters p = he::load_parameters(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(blob.data()), blob.size()));
+    p.weight_l1 = p.weight_l1_bound() - static_cast<std::uint64_t>(++*calls);  // a smaller bound: still valid
+    auto b = he::save(p);
+    r.blobs["s0"] = std::string(b.begin(), b.end());
+    return r;
+  });
+  HeLoraExecutor exec(files->config, pool_of(proxy, L), parameters_for(files->config, 8, 8), *files);
+  const auto bp = model::block_projections(files->config.family);
+  at::Tensor x = at::randn({1, 3, files->config.hidden_size});
+  std::string last;
+  for (int i = 0; i < 70 && last.find("parameter sets") == std::string::npos; ++i) {
+    try {
+      (void)exec.linear(0, bp.attn_in, x);
+      ADD_FAILURE() << "a mask under other parameters was accepted";
+    } catch (const he::VerificationError& e) {
+      last = e.what();
+    }
+  }
+  EXPECT_NE(last.find("proposed more than 64 parameter sets"), std::string::npos) << last;
+  EXPECT_LE(calls->load(), 66);
+}
+
 // Concurrent sessions hammering one worker (scripts/asan.sh runs this under AddressSanitizer):
 // sessions set up, multiply forward and backward, and close while others do the same; before
 // issue 18 any he.setup cleared the plans another session's multiply was using.
