@@ -74,7 +74,7 @@ std::unique_ptr<Child> start_worker(const std::string& design, const fs::path& d
   std::vector<std::string> args = {veil_binary().string(), "worker", "--design", design, "--model",
                                    source("models/veil-austen-tiny").string(), "--listen", "127.0.0.1:0",
                                    "--tls-cert", pki.server_cert.string(), "--tls-key", pki.server_key.string(),
-                                   "--tls-ca", pki.ca.string(), "--audit-dir", (dir / "audit").string()};
+                                   "--tls-ca", pki.ca.string(), "--audit-dir", (dir / "audit").string(), "--audit-full"};
   auto child = std::make_unique<Child>(args, dir / "worker");
   static const std::regex listening("listening on (\\S+:[0-9]+)");
   for (int i = 0; i < 1500; ++i) {

@@ -106,7 +106,7 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
 
   std::string worker_address, enclave_address;
   auto worker = start_server(with({bin, "worker", "--design", "obfuscatune", "--listen", "127.0.0.1:0", "--audit-dir",
-                                   (dir / "audit").string()},
+                                   (dir / "audit").string(), "--audit-full"},
                                   server_tls),
                              dir / "worker", &worker_address);
   ASSERT_TRUE(worker);
