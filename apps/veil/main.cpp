@@ -9,8 +9,12 @@
 #include "command.h"
 #include "veil/designs/registry.h"
 #include "veil/runtime/threads.h"
+#include "veil/transport/errors.h"
 
 namespace {
+
+constexpr int kExitUsage = 2;  // bad flags, files or data
+constexpr int kExitPeer = 3;   // another party failed, refused or could not be reached
 
 // Parties that wait on another party between their own GEMMs: `veil worker` and `veil enclave`,
 // and any command given remote workers or an enclave. OpenBLAS threads that spin while the other
@@ -45,18 +49,30 @@ int main(int argc, char** argv) {
     actions[after.back()] = std::move(a);
   };
   for (const auto& c : registered_commands()) add(c.adder);
+  // Exit codes (README.md, "The CLI"): 0 success, 2 usage or bad input (flags, files, data), 3 another
+  // party failed or could not be reached (network, TLS, a peer's refusal), 1 anything else.
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "veil: error: %s\nRun with --help for more information.\n", e.what());
+    return kExitUsage;
   }
   try {
     apply_common_options(common);
     for (auto* sub : app.get_subcommands()) return actions.at(sub)();
-    return 2;
+    return kExitUsage;
+  } catch (const veil::transport::TransportError& e) {
+    std::fprintf(stderr, "veil: error: %s\n", e.what());
+    return kExitPeer;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "veil: error: %s\n", e.what());
-    return 2;
+    return kExitUsage;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "veil: error: %s\n", e.what_without_backtrace());
     return 1;
