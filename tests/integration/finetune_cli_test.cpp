@@ -189,5 +189,22 @@ TEST(Cli, ExitCodesSayWhoseFaultItWas) {
   EXPECT_EQ(r.status, 3) << err;
 }
 
+// What used to be silent or misleading (issue 22): --seq-len past the model's context, --resume
+// without a checkpoint, --max-steps beyond the data.
+TEST(Cli, FinetuneSaysWhatItDid) {
+  VEIL_REQUIRE_SHARED(assets);
+  auto dir = testing::scratch_dir();
+  const std::string base = "finetune -q --model " + (assets / "models/stories260K-hf").string() + " --data " +
+                           std::string(VEIL_SOURCE_DIR) + "/data/private/train/clinic_qa.jsonl --max-examples 16 ";
+  std::string err;
+  auto r = veil(base + "--seq-len 1000000 --max-steps 1 --out " + (dir / "a").string(), &err);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err.find("longer than the model's context (512 positions"), std::string::npos) << err;
+  r = veil(base + "--seq-len 64 --batch-size 8 --max-steps 40 --resume --out " + (dir / "b").string(), &err);
+  EXPECT_EQ(r.status, 0) << err;
+  EXPECT_NE(err.find("--resume: no checkpoint in"), std::string::npos) << err;
+  EXPECT_NE(err.find("--max-steps 40 but the data gives 2 steps"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace veil
