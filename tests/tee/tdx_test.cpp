@@ -118,11 +118,12 @@ TEST(Tdx, TamperedPckChainIsRefused) {
     char& c = bad[pem + 28 + delta];
     c = c == 'A' ? 'B' : 'A';
     EXPECT_NE(check(bad, a.root, kAt).find("PCK"), std::string::npos) << delta << ": " << check(bad, a.root, kAt);
-    if (delta == 900u)  // still a well-formed certificate: only its signature catches the change
+    if (delta == 900u) {  // still a well-formed certificate: only its signature catches the change
       EXPECT_EQ(check(bad, a.root, kAt).rfind("signature of the PCK certificate 'Intel SGX PCK Certificate' does not "
                                               "verify under the PCK CA",
                                               0),
                 0u);
+    }
   }
   // The PCK CA in place of the PCK (a chain cut short).
   const auto q = tdx::parse_quote(a.quote);
