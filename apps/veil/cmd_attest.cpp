@@ -54,7 +54,7 @@ int run_verify(const AttestVerifyOptions& o) {
   const std::string evidence = read_evidence(o.evidence);
   try {
     const auto certs = tee::load_certificates(o.certs);
-    const nlohmann::json result = tee::verify_evidence(evidence, certs, at, expected);
+    const auto result = tee::verify_evidence(evidence, certs, at, expected);
     std::printf("%s\n", result.dump(2).c_str());
     return 0;
   } catch (const tee::AttestationError& e) {

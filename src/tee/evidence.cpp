@@ -30,7 +30,7 @@ std::string hex_u64(std::uint64_t v) {
   return os.str();
 }
 
-nlohmann::json cert_json(const Certificate& c) {
+nlohmann::ordered_json cert_json(const Certificate& c) {
   return {{"subject", c.subject_cn()},
           {"not_before", format_timestamp(c.not_before())},
           {"not_after", format_timestamp(c.not_after())},
@@ -52,14 +52,14 @@ const Certificate& by_cn(const std::vector<Certificate>& certs, const std::strin
   if (found.empty())
     throw AttestationError(util::cat("certs: no ", role, " '", cn, "' among the certificates (", why, "; found: ",
                                      names(certs), ")"));
-  // Several copies (a bundle and a single file): prefer one that is not a look-alike.
+  // Several copies (a bundle and a single file) are fine; two different keys under one name are not.
   for (const auto* c : found)
     if (c->spki_sha256() != found.front()->spki_sha256())
       throw AttestationError(util::cat("certs: two different certificates named '", cn, "' (refusing to choose)"));
   return *found.front();
 }
 
-nlohmann::json verify_snp(std::string_view bytes, const std::vector<Certificate>& certs, std::time_t at,
+nlohmann::ordered_json verify_snp(std::string_view bytes, const std::vector<Certificate>& certs, std::time_t at,
                           const EvidenceExpectations& e) {
   const snp::Report r = snp::parse_report(bytes);
   // The VCEK: a certificate with AMD's hwID extension; the one naming this chip if there is one.
@@ -87,7 +87,7 @@ nlohmann::json verify_snp(std::string_view bytes, const std::vector<Certificate>
   x.allow_debug = e.allow_debug;
   snp::validate(r, v.product, x);
   const auto& t = v.reported_tcb;
-  nlohmann::json tcb = {{"raw", hex_u64(t.raw)}, {"bootloader", t.bootloader}, {"tee", t.tee}, {"snp", t.snp},
+  nlohmann::ordered_json tcb = {{"raw", hex_u64(t.raw)}, {"bootloader", t.bootloader}, {"tee", t.tee}, {"snp", t.snp},
                         {"microcode", t.microcode}};
   if (v.product == snp::Product::Turin) tcb["fmc"] = t.fmc;
   return {{"type", "sev-snp"},
@@ -111,7 +111,7 @@ nlohmann::json verify_snp(std::string_view bytes, const std::vector<Certificate>
           {"certificates", {{"vcek", cert_json(chain.vcek)}, {"ask", cert_json(chain.ask)}, {"ark", cert_json(chain.ark)}}}};
 }
 
-nlohmann::json verify_tdx(std::string_view bytes, const std::vector<Certificate>& certs, std::time_t at,
+nlohmann::ordered_json verify_tdx(std::string_view bytes, const std::vector<Certificate>& certs, std::time_t at,
                           const EvidenceExpectations& e) {
   const tdx::Quote q = tdx::parse_quote(bytes);
   std::vector<const Certificate*> roots;
@@ -129,7 +129,7 @@ nlohmann::json verify_tdx(std::string_view bytes, const std::vector<Certificate>
   x.report_data = e.report_data;
   x.allow_debug = e.allow_debug;
   tdx::validate(q, x);
-  nlohmann::json rtmr = nlohmann::json::array();
+  nlohmann::ordered_json rtmr = nlohmann::ordered_json::array();
   for (const auto& m : q.rtmr) rtmr.push_back(to_hex(m));
   return {{"type", "tdx"},
           {"verdict", "verified"},
@@ -193,7 +193,7 @@ std::vector<Certificate> load_certificates(const std::filesystem::path& dir) {
   return out;
 }
 
-nlohmann::json verify_evidence(std::string_view evidence, const std::vector<Certificate>& certs, std::time_t at,
+nlohmann::ordered_json verify_evidence(std::string_view evidence, const std::vector<Certificate>& certs, std::time_t at,
                                const EvidenceExpectations& expected) {
   VEIL_CHECK_ARG(!expected.measurement || expected.measurement->size() == 48, "expected measurement: ",
                  expected.measurement ? expected.measurement->size() : 0, " bytes, expected 48");

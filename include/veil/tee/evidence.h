@@ -35,7 +35,7 @@ struct EvidenceExpectations {
 // Verifies and validates `evidence` with the certificates it needs from `certs`, at `at`.
 // Returns the JSON description (type, measurement, report_data, policy/TCB, chip id or QE, the
 // certificates used, verified_at, verdict "verified"). Throws AttestationError naming the cause.
-[[nodiscard]] nlohmann::json verify_evidence(std::string_view evidence, const std::vector<Certificate>& certs,
+[[nodiscard]] nlohmann::ordered_json verify_evidence(std::string_view evidence, const std::vector<Certificate>& certs,
                                              std::time_t at, const EvidenceExpectations& expected);
 
 }  // namespace veil::tee
