@@ -86,8 +86,14 @@ std::vector<Certificate> Certificate::parse_all(std::string_view bytes, std::str
   VEIL_CHECK_IO(bio != nullptr, "OpenSSL BIO_new_mem_buf failed");
   while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr))
     out.push_back(Certificate(std::shared_ptr<X509>(x, X509_free)));
-  ERR_clear_error();  // the loop ends on "no start line"
+  ERR_clear_error();  // the loop ends on "no start line" or on a block it cannot read
   if (out.empty()) throw AttestationError(util::cat(what, ": no readable PEM certificate"));
+  std::size_t blocks = 0;
+  for (auto at = bytes.find("-----BEGIN CERTIFICATE-----"); at != std::string_view::npos;
+       at = bytes.find("-----BEGIN CERTIFICATE-----", at + 1))
+    ++blocks;
+  if (out.size() != blocks)  // never drop a corrupted certificate silently
+    throw AttestationError(util::cat(what, ": PEM certificate ", out.size() + 1, " of ", blocks, " is unreadable"));
   return out;
 }
 
