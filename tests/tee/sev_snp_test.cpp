@@ -137,6 +137,38 @@ TEST(SevSnp, WrongFamilyOrLookAlikeArkIsRefused) {
   EXPECT_EQ(verify_and_validate(chip.report, swapped, kAt).rfind("ARK: ", 0), 0u);
 }
 
+TEST(SevSnp, ACompleteForgedChainWithAmdsNamesIsRefusedByThePinnedRoot) {
+  VEIL_REQUIRE_ATTESTATION_ASSETS(assets);
+  const Chip chip = load(assets, "snp_milan_virtee");
+  // The attacker builds ARK-Milan -> SEV-Milan -> SEV-VCEK with AMD's names, algorithms and the
+  // genuine VCEK's hwID and TCB extensions, and signs a report with the measurement it wants.
+  const std::string amd = "/OU=Engineering/C=US/L=Santa Clara/ST=CA/O=Advanced Micro Devices/CN=";
+  const auto ark_key = new_rsa_key(), ask_key = new_rsa_key();
+  const PkeyPtr vcek_key(EVP_EC_gen("P-384"), EVP_PKEY_free);
+  snp::Certs forged{issue(amd + "SEV-VCEK", vcek_key.get(), amd + "SEV-Milan", ask_key.get(), true, chip.certs.vcek.get()),
+                    issue(amd + "SEV-Milan", ask_key.get(), amd + "ARK-Milan", ark_key.get(), true),
+                    issue(amd + "ARK-Milan", ark_key.get(), amd + "ARK-Milan", ark_key.get(), true)};
+  std::string report = chip.report;
+  report[0x90] ^= 0x5a;  // the attacker's measurement
+  report.replace(0x2A0, 144, sign_p384_snp(vcek_key.get(), report.substr(0, snp::kSignedSize)));
+  // Every link and the report signature verify: a verifier trusting the ARK it is handed accepts.
+  EXPECT_NO_THROW(forged.ark.verify_issued_by(forged.ark, "ARK", "ARK", kAt));
+  EXPECT_NO_THROW(forged.ask.verify_issued_by(forged.ark, "ASK", "ARK", kAt));
+  EXPECT_NO_THROW(forged.vcek.verify_issued_by(forged.ask, "VCEK", "ASK", kAt));
+  EXPECT_EQ(forged.vcek.signature_algorithm(), "rsassa-pss/sha384/mgf1-sha384/salt48");
+  const auto parsed = snp::parse_report(report);
+  EXPECT_TRUE(verify_ecdsa_raw(forged.vcek.public_key(), "SHA384", parsed.signed_bytes, parsed.signature_r,
+                               parsed.signature_s));
+  // Only the pinned AMD root key stops it.
+  EXPECT_EQ(verify_and_validate(report, forged, kAt).rfind("ARK: 'ARK-Milan' is not AMD's", 0), 0u)
+      << verify_and_validate(report, forged, kAt);
+  // With AMD's genuine ARK (and ASK) but the forged VCEK, the ASK's signature fails.
+  snp::Certs half = chip.certs;
+  half.vcek = forged.vcek;
+  EXPECT_EQ(verify_and_validate(report, half, kAt).rfind("signature of the VCEK 'SEV-VCEK' does not verify under the ASK", 0), 0u)
+      << verify_and_validate(report, half, kAt);
+}
+
 TEST(SevSnp, VerificationTimeOutsideTheVcekValidityIsRefused) {
   VEIL_REQUIRE_ATTESTATION_ASSETS(assets);
   const Chip chip = load(assets, "snp_milan_virtee");  // VCEK: 2023-04-03T19:23:43Z .. 2030-04-03T19:23:43Z
