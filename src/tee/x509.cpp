@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "veil/tee/attestation.h"
+#include "veil/tee/timestamp.h"
 #include "veil/util/check.h"
 
 namespace veil::tee {
@@ -47,14 +48,6 @@ std::time_t to_time(const ASN1_TIME* t) {
   std::tm tm{};
   if (ASN1_TIME_to_tm(t, &tm) != 1) throw AttestationError("certificate: unreadable validity time");
   return timegm(&tm);
-}
-
-std::string utc(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string nid_name(int nid) {
@@ -193,11 +186,11 @@ std::string Certificate::signature_algorithm() const {
 
 void Certificate::check_valid_at(std::time_t at, std::string_view what) const {
   if (ASN1_TIME_cmp_time_t(X509_get0_notBefore(x_.get()), at) > 0)
-    throw AttestationError(util::cat(what, " '", subject_cn(), "' is not yet valid at ", utc(at), " (valid from ",
-                                     utc(not_before()), ")"));
+    throw AttestationError(util::cat(what, " '", subject_cn(), "' is not yet valid at ", format_timestamp(at), " (valid from ",
+                                     format_timestamp(not_before()), ")"));
   if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(x_.get()), at) < 0)
-    throw AttestationError(util::cat(what, " '", subject_cn(), "' expired before ", utc(at), " (valid until ",
-                                     utc(not_after()), ")"));
+    throw AttestationError(util::cat(what, " '", subject_cn(), "' expired before ", format_timestamp(at), " (valid until ",
+                                     format_timestamp(not_after()), ")"));
 }
 
 void Certificate::verify_issued_by(const Certificate& issuer, std::string_view what, std::string_view issuer_what,
