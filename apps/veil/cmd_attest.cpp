@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -58,8 +59,8 @@ int run_verify(const AttestVerifyOptions& o) {
     std::printf("%s\n", result.dump(2).c_str());
     return 0;
   } catch (const tee::AttestationError& e) {
-    std::fprintf(stderr, "veil attest verify: refused: %s\n", e.what());
-    return 1;
+    // The evidence or certificates are bad input: one line, exit 2 (README.md, "Exit codes").
+    throw std::invalid_argument(util::cat("attestation refused: ", e.what()));
   }
 }
 
@@ -70,7 +71,7 @@ Action add_attest(CLI::App& app, const CommonOptions&) {
   auto* verify = cmd->add_subcommand(
       "verify",
       "verify an SEV-SNP report or TDX v4 quote (signatures, certificate chain to the pinned AMD/Intel root, at "
-      "--at) and validate its fields; print one JSON object, or one line naming the cause and exit 1");
+      "--at) and validate its fields; print one JSON object, or one line naming the cause and exit 2");
   verify->add_option("--evidence", o->evidence, "the report or quote (raw bytes; its type is read from them)")
       ->required();
   verify->add_option("--certs", o->certs,

@@ -72,7 +72,7 @@ TEST(AttestCli, GenuineEvidenceVerifiesAndPrintsOneJsonObject) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["type"], "tdx");
 
-  // Refusals: one line on stderr naming the cause, exit 1, nothing on stdout.
+  // Refusals: one line on stderr naming the cause, exit 2 (bad input), nothing on stdout.
   const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
       {{"--at", "2031-01-01T00:00:00Z"}, "VCEK 'SEV-VCEK' expired before 2031-01-01T00:00:00Z"},
       {{"--at", "2025-01-01T00:00:00Z", "--expect-measurement", std::string(96, '0')}, "measurement: the report has"},
@@ -81,9 +81,9 @@ TEST(AttestCli, GenuineEvidenceVerifiesAndPrintsOneJsonObject) {
     std::vector<std::string> args = {"--evidence", report, "--certs", certs.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     r = run(args);
-    EXPECT_EQ(r.code, 1) << cause;
+    EXPECT_EQ(r.code, 2) << cause;
     EXPECT_EQ(r.out, "");
-    EXPECT_EQ(r.err.rfind("veil attest verify: refused: " + cause, 0), 0u) << r.err;
+    EXPECT_EQ(r.err.rfind("veil: error: attestation refused: " + cause, 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   fs::remove_all(certs);
@@ -108,22 +108,22 @@ TEST(AttestCli, OtherChipWrongFamilyDebugPolicyAndBadInputAreRefused) {
   const std::string at = "2025-01-01T00:00:00Z";
 
   auto r = run({"--evidence", virtee, "--certs", other.string(), "--at", at});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err.rfind("veil attest verify: refused: chip_id: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("veil: error: attestation refused: chip_id: ", 0), 0u) << r.err;
   r = run({"--evidence", virtee, "--certs", genoa.string(), "--at", at});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err.rfind("veil attest verify: refused: certs: no ASK 'SEV-Milan'", 0), 0u) << r.err;
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("veil: error: attestation refused: certs: no ASK 'SEV-Milan'", 0), 0u) << r.err;
   const std::string gosev = (assets / "snp_milan_gosevguest/report.bin").string();
   r = run({"--evidence", gosev, "--certs", go.string(), "--at", at});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err.rfind("veil attest verify: refused: policy: 0xb0000 allows debugging", 0), 0u) << r.err;
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("veil: error: attestation refused: policy: 0xb0000 allows debugging", 0), 0u) << r.err;
   r = run({"--evidence", gosev, "--certs", go.string(), "--at", at, "--allow-debug"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["measurement"], kGoSevGuestMeasurement);
 
   r = run({"--evidence", (assets / "README.md").string(), "--certs", go.string(), "--at", at});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("refused: evidence: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("attestation refused: evidence: "), std::string::npos) << r.err;
   r = run({"--evidence", virtee, "--certs", go.string(), "--expect-measurement", "abc"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--expect-measurement: expected 96 hex digits"), std::string::npos) << r.err;
