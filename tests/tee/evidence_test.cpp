@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tee/attestation_assets.h"
+#include "tee/forged_keys.h"
 #include "veil/tee/evidence.h"
 #include "veil/tee/timestamp.h"
 
@@ -59,6 +60,28 @@ TEST(Evidence, MissingOrAmbiguousCertificatesAreNamed) {
   EXPECT_EQ(refusal([&] { (void)verify_evidence(read_file(assets / "tdx_spr/quote.dat"), load_certificates(dir), kAt, {}); })
                 .rfind("certs: no Intel SGX Root CA", 0),
             0u);
+  // A look-alike ARK-Milan beside AMD's: the verifier refuses to choose between them.
+  put(assets / "amd_roots/ark_milan.pem", dir / "d");
+  put(assets / "amd_roots/ask_milan.pem", dir / "e");
+  const auto key = new_rsa_key();
+  const auto fake = self_signed("/OU=Engineering/C=US/L=Santa Clara/ST=CA/O=Advanced Micro Devices/CN=ARK-Milan", key.get());
+  {
+    unsigned char* der = nullptr;
+    const int len = i2d_X509(fake.get(), &der);
+    std::ofstream(dir / "f", std::ios::binary).write(reinterpret_cast<const char*>(der), len);
+    OPENSSL_free(der);
+  }
+  EXPECT_EQ(refusal([&] { (void)verify_evidence(report, load_certificates(dir), kAt, {}); }),
+            "certs: two different certificates named 'ARK-Milan' (refusing to choose)");
+  fs::remove(dir / "f");
+  EXPECT_EQ(refusal([&] { (void)verify_evidence(report, load_certificates(dir), kAt, {}); }), "");
+  // A bundle whose second certificate is damaged is refused, not silently cut short.
+  std::string bundle = read_file(assets / "amd_roots/ask_milan.pem") + read_file(assets / "amd_roots/ark_milan.pem");
+  bundle[bundle.rfind("-----BEGIN CERTIFICATE-----") + 30] = '*';  // not base64
+  std::ofstream(dir / "e", std::ios::binary) << bundle;
+  EXPECT_NE(refusal([&] { (void)load_certificates(dir); }).find("PEM certificate 2 of 2 is unreadable"), std::string::npos)
+      << refusal([&] { (void)load_certificates(dir); });
+  fs::remove(dir / "e");
   std::ofstream(dir / "notes.txt") << "not a certificate\n";
   EXPECT_EQ(refusal([&] { (void)load_certificates(dir); }).rfind("certs: " + (dir / "notes.txt").string(), 0), 0u);
 }

@@ -212,6 +212,13 @@ TEST(SevSnp, MalformedReportsAreRefusedByTheParser) {
   std::string high = good;  // r's unused high bytes must be zero
   high[0x2A0 + 50] = 1;
   EXPECT_NE(refusal([&] { (void)snp::parse_report(high); }).find("signature r"), std::string::npos);
+  std::string masked = good;
+  masked[0x48] = 2;  // MASK_CHIP_ID: no VCEK can be matched
+  EXPECT_EQ(refusal([&] {
+              const Chip chip = load(assets, "snp_milan_virtee");
+              (void)snp::verify(snp::parse_report(masked), chip.certs, kAt);
+            }).rfind("chip_id: the report masks its chip id", 0),
+            0u);
   std::string vlek = good;
   vlek[0x48] = 4;  // signing_key = 1: VLEK
   EXPECT_EQ(refusal([&] {
