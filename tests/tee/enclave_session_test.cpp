@@ -123,9 +123,18 @@ TEST(EnclaveSession, ReplayedSealedMessagesRefused) {
   a.enclave_service->tap()->clear();
   (void)seal_data(*a.enclave, a.attest(), small_dataset(dir), reply, owner);
   (void)generate_in_enclave(*a.enclave, a.attest(), owner, short_request());
+  // The transport answers a repeated request id from its reply cache (an idempotent retry: the
+  // handler does not run again, and the cached reply opens only with the data owner's key); a replay
+  // under a new request id reaches the enclave, which must refuse it.
+  auto replay = [](const transport::Message& m) {
+    auto r = m;
+    r.request_id = tee::to_hex(tee::random_bytes(8));
+    return r;
+  };
   std::vector<transport::Message> recorded;
   for (const auto& e : a.enclave_service->tap()->entries())
-    if (e.direction == transport::Direction::kReceived && e.message.op != "enclave.report") recorded.push_back(e.message);
+    if (e.direction == transport::Direction::kReceived && e.message.op != "enclave.report")
+      recorded.push_back(replay(e.message));
   ASSERT_EQ(recorded.size(), 2u);  // one seal_data chunk, one generate
   for (const auto& m : recorded) {
     expect_refused([&] { (void)a.enclave->call(m); }, "already used");      // a second time
@@ -135,9 +144,14 @@ TEST(EnclaveSession, ReplayedSealedMessagesRefused) {
   a.enclave_service->tap()->clear();
   Deployment c;
   (void)c.seal_genuine_model();
+  int replayed = 0;
   for (const auto& e : c.enclave_service->tap()->entries())
-    if (e.direction == transport::Direction::kReceived && e.message.op == "enclave.seal_model")
-      expect_refused([&] { (void)fresh.enclave->call(e.message); }, "did not issue");
+    if (e.direction == transport::Direction::kReceived && e.message.op == "enclave.seal_model" &&
+        e.message.ints.at(0) == 0) {
+      expect_refused([&] { (void)fresh.enclave->call(replay(e.message)); }, "did not issue");
+      ++replayed;
+    }
+  EXPECT_EQ(replayed, 1);
   EXPECT_TRUE(fresh.attest().model_hash.empty());
 }
 
