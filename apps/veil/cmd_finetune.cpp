@@ -71,6 +71,8 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
         throw std::invalid_argument("--opt '" + kv + "': expected key=value");
       c->design_options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    if (!enclave_opts->empty() && c->parties.enclave.empty())
+      throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
     for (const auto& [k, v] : *enclave_opts) c->design_options[k] = v;
     for (std::size_t pos = 0; !workers->empty() && pos <= workers->size();) {
       auto comma = workers->find(',', pos);

@@ -66,6 +66,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
       VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
       opts[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    if (!enclave_opts->empty() && o->he_parties.enclave.empty())
+      throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
     for (const auto& [k, v] : *enclave_opts) opts[k] = v;
     for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
       comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
