@@ -110,27 +110,35 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
                                   server_tls),
                              dir / "worker", &worker_address);
   ASSERT_TRUE(worker);
-  auto measurement = run({bin, "enclave", "--print-measurement"}, dir / "measure");
+  // The model owner's key is pinned in the enclave's (measured) configuration; owners accept the
+  // simulated report only with --allow-simulated and the enclave's attestation key pinned.
+  const std::vector<std::string> owner_pin = {"--model-owner-key", pki.client_cert.string()};
+  const std::vector<std::string> simulated = {"--allow-simulated", "--attestation-key", (dir / "attestation.key").string()};
+  auto measurement = run(with({bin, "enclave", "--print-measurement"}, owner_pin), dir / "measure");
   measurement.erase(measurement.find_last_not_of("\n") + 1);
   ASSERT_EQ(measurement.size(), 64u) << measurement;
   fs::create_directories(dir / "scratch");
-  auto enclave = start_server(with({bin, "enclave", "--listen", "127.0.0.1:0", "--workers", worker_address, "--scratch",
-                                    (dir / "scratch").string()},
+  auto enclave = start_server(with(with({bin, "enclave", "--listen", "127.0.0.1:0", "--workers", worker_address, "--scratch",
+                                         (dir / "scratch").string(), "--attestation-key-out",
+                                         (dir / "attestation.key").string()},
+                                        owner_pin),
                                    server_tls),
                               dir / "enclave", &enclave_address);
   ASSERT_TRUE(enclave);
 
   // The model owner, then the data owner (who gives no --model).
-  (void)run(with({bin, "provider", "seal", "--model", model.string(), "--enclave", enclave_address,
-                  "--expect-measurement", measurement},
+  (void)run(with(with({bin, "provider", "seal", "--model", model.string(), "--enclave", enclave_address,
+                       "--expect-measurement", measurement, "--signing-key", pki.client_key.string()},
+                      simulated),
                  client_tls),
             dir / "provider");
+  const std::vector<std::string> session = {"--session-key", (dir / "owner-session.key").string()};
   const auto c = recipe(model, dir / "out");
   (void)run(with({bin, "finetune", "--design", "obfuscatune", "--enclave", enclave_address, "--opt",
                   "measurement=" + measurement, "--data", c.data.string(), "--out", c.out.string(), "--seq-len", "32",
                   "--batch-size", "2", "--max-steps", "3", "--max-examples", "20", "--val-fraction", "0", "--lr",
                   "0.003", "--quiet"},
-                 client_tls),
+                 with(with(client_tls, simulated), session)),
             dir / "finetune");
 
   // The same run in process (fresh secret transforms: equal up to floating point).
@@ -162,7 +170,7 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
     const auto got = run(with(with({bin, "generate", "--design", "obfuscatune", "--enclave", enclave_address, "--opt",
                                     "measurement=" + measurement},
                                    gen),
-                              client_tls),
+                              with(with(client_tls, simulated), session)),
                          dir / "generate-enclave");
     EXPECT_GT(want.size(), 30u);
     EXPECT_EQ(got, want);
