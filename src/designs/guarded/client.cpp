@@ -295,8 +295,9 @@ at::Tensor SplitClient::remote_middle(const at::Tensor& h, std::int64_t offset) 
   seq_len_seen_ = std::max<std::int64_t>(seq_len_seen_, h.size(1));
   at::Tensor s = h;
   if (o_.clip > 0) s = clip_rows(s, o_.clip);
-  // Exact discrete noise on the grid (dp_noise.h); the gradient passes straight through.
-  if (o_.noise != Noise::kNone) s = s + (add_grid_noise(s, grid_) - s).detach();
+  // Exact discrete noise on the grid (dp_noise.h): the value sent is exactly the noisy grid point
+  // (s - s.detach() is exactly zero), and the gradient passes straight through to s.
+  if (o_.noise != Noise::kNone) s = add_grid_noise(s, grid_) + (s - s.detach());
   const bool link = !o_.gradfree && at::GradMode::is_enabled() && s.requires_grad();
   if (link) return RemoteMiddle::apply(s, this, offset);
   return send_forward(s.detach(), offset, next_micro_batch(), false);

@@ -104,10 +104,10 @@ at::Tensor ClientSecret::normal(std::uint32_t domain, std::uint32_t index, std::
 
 void init_client_lora(const ClientSecret& secret, model::LoraAdapters& lora, const std::function<bool(int)>& mine) {
   at::NoGradGuard g;
-  std::uint32_t index = 0;
   for (auto& [site, p] : lora.pairs()) {
-    const auto i = index++;
     if (!mine(site.layer)) continue;
+    // One stream per site, named by the site (not by its place among the pairs kept).
+    const auto i = static_cast<std::uint32_t>(site.layer) * 64 + static_cast<std::uint32_t>(site.proj);
     const double bound = 1.0 / std::sqrt(static_cast<double>(p.a.size(1)));
     p.a.copy_(((secret.uniform(kDomainLoraInit, i, 0, p.a.sizes()) * 2 - 1) * bound).to(at::kFloat));
     p.b.zero_();

@@ -25,7 +25,7 @@ class LoraAdapters;
 namespace veil::designs::guarded {
 
 // Keystream domains (the first 4 bytes of the ChaCha20 nonce).
-inline constexpr std::uint32_t kDomainLoraInit = 1;  // index: the pair's order; counter 0
+inline constexpr std::uint32_t kDomainLoraInit = 1;  // index: layer·64 + projection; counter 0
 inline constexpr std::uint32_t kDomainZo = 2;        // index: the tensor's order; counter: the step
 
 class ClientSecret {
@@ -53,7 +53,7 @@ class ClientSecret {
 };
 
 // Re-draws A (Kaiming-uniform, bound 1/sqrt(in), as LoraAdapters does) of every pair whose layer
-// satisfies `mine`, from the secret's kDomainLoraInit stream in site order; sets their B to zero.
+// satisfies `mine`, each from the secret's kDomainLoraInit stream of its site; sets their B to zero.
 void init_client_lora(const ClientSecret& secret, model::LoraAdapters& lora, const std::function<bool(int)>& mine);
 
 }  // namespace veil::designs::guarded

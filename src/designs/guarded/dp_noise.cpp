@@ -43,14 +43,19 @@ bool SecureBits::bernoulli(u128 num, u128 den) {
 
 bool SecureBits::bernoulli_exp(u128 num, u128 den) {
   VEIL_CHECK_ARG(den >= 1, "bernoulli_exp: zero denominator");
-  // exp(-γ) = exp(-1)^floor(γ) · exp(-(γ - floor(γ))).
-  for (u128 i = 0, whole = num / den; i < whole; ++i)
-    if (!bernoulli_exp(1, 1)) return false;
-  num %= den;
-  // γ in [0, 1]: K = 1; while Bernoulli(γ/K): K++; return K odd.
-  u128 k = 1;
-  while (bernoulli(num, den * k)) ++k;
-  return (k % 2) == 1;
+  // exp(-γ) = exp(-1)^floor(γ) · exp(-(γ - floor(γ))); each exp(-1) factor fails with
+  // probability 1 - 1/e, so the loop ends early however large γ is.
+  auto at_most_one = [this](u128 n, u128 d) {
+    // γ = n/d in [0, 1]: K = 1; while Bernoulli(γ/K): K++; return K odd.
+    u128 k = 1;
+    while (bernoulli(n, d * k)) ++k;
+    return (k % 2) == 1;
+  };
+  while (num > den) {
+    if (!at_most_one(1, 1)) return false;
+    num -= den;
+  }
+  return at_most_one(num, den);
 }
 
 std::int64_t discrete_laplace(SecureBits& bits, std::int64_t t) {

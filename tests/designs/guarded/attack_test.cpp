@@ -169,7 +169,9 @@ TEST(SplitAttack, NoSplitMessageCarriesTheLearningRateOrTheClientsSeed) {
         EXPECT_EQ(v.find("0.00321"), std::string::npos) << design << " " << m.op << " " << k << "=" << v;
         EXPECT_EQ(v.find("0.0032"), std::string::npos) << design << " " << m.op << " " << k << "=" << v;
       }
-      if (m.op == "split.step") EXPECT_TRUE(m.meta.empty() && m.ints.empty() && m.tensors.empty());
+      if (m.op == "split.step") {
+        EXPECT_TRUE(m.meta.empty() && m.ints.empty() && m.tensors.empty());
+      }
       if (m.op == "split.open") {
         std::set<std::string> keys;
         for (const auto& [k, v] : m.meta) keys.insert(k);

@@ -172,7 +172,9 @@ TEST_F(GuardedMultiProcess, SplitOverTlsEqualsTheInProcessRunAndTheServerSeesOnl
       EXPECT_EQ(m.ints, (std::vector<std::int32_t>{m.ints[0], 0, 1}));  // micro-batch id, offset 0, keep graph
     }
     EXPECT_TRUE(m.meta.empty()) << m.op;  // split.step carries no learning rate
-    if (m.op == "split.step") EXPECT_TRUE(m.ints.empty() && m.tensors.empty());
+    if (m.op == "split.step") {
+      EXPECT_TRUE(m.ints.empty() && m.tensors.empty());
+    }
   }
   // The registry's handshake (the worker's design and layers), then the split ops.
   EXPECT_EQ(received["worker.info"], 1);
