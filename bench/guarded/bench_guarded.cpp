@@ -123,6 +123,8 @@ StepTiming step_time(const fs::path& dir, const std::string& design, std::map<st
   cfg.design = design;
   cfg.design_options = std::move(opts);
   cfg.lora.r = 8;
+  cfg.batch_size = 1;  // the split server sees every micro-batch at [batch_size, seq_len]
+  cfg.seq_len = seq;
   auto s = train::open_design(cfg);
   train::OptimConfig oc;
   oc.total_steps = steps + 1;

@@ -24,6 +24,8 @@ inline train::FinetuneConfig base_config(std::map<std::string, std::string> opts
   c.seed = 7;
   c.optim.lr = 3e-3;
   c.optim.total_steps = 4;
+  c.batch_size = 2;  // the split server sees every micro-batch at [batch_size, seq_len]: the tests' shape
+  c.seq_len = 24;
   c.design_options = std::move(opts);
   return c;
 }
