@@ -122,7 +122,8 @@ void expect_same_as_local(const fs::path& out) {
   ASSERT_EQ(la.size(), 6u);
   ASSERT_EQ(lb.size(), la.size());
   for (std::size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << "step " << i + 1;
-  EXPECT_LT(testing::adapter_max_diff(local_run(), out), testing::kAdapterTolerance);
+  EXPECT_LT(testing::adapter_relative_l2(local_run(), out), testing::kAdapterRelativeTolerance)
+      << "largest difference " << testing::adapter_max_diff(local_run(), out);
 }
 
 void run_two_workers(const fs::path& dir, const std::optional<Tls>& tls) {
