@@ -275,3 +275,27 @@ TEST(ServeCli, AdaptersServedSideBySideMatchVeilGenerate) {
 
 }  // namespace
 }  // namespace veil::testing
+
+namespace veil::testing {
+namespace {
+
+// The protected designs behind `veil serve`: the same greedy text as `veil generate --design`.
+TEST(ServeCli, ProtectedDesignsServeWhatVeilGenerateGenerates) {
+  const std::string prompt = "It is a truth";
+  for (const auto& [design, tokens] : std::vector<std::pair<std::string, int>>{{"obfuscatune", 8}, {"he-lora", 3}}) {
+    ServeProcess s({"--insecure", "--host", "127.0.0.1", "--design", design}, "serve-" + design);
+    ASSERT_TRUE(s.up()) << s.err();
+    const nlohmann::json b = {{"model", "veil-austen-tiny"}, {"prompt", prompt}, {"max_tokens", tokens}, {"temperature", 0}};
+    const auto r = curl(s, "POST", "/v1/completions", b.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto g = shell(veil_binary().string() + " generate --design " + design + " --model " + sh(tiny_model().string()) + " --prompt " +
+                   sh(prompt) + " -n " + std::to_string(tokens) + " 2>/dev/null");
+    ASSERT_EQ(g.status, 0);
+    g.out.pop_back();
+    EXPECT_EQ(r.json()["choices"][0]["text"], g.out) << design;
+    EXPECT_EQ(r.json()["usage"]["completion_tokens"], tokens) << design;
+  }
+}
+
+}  // namespace
+}  // namespace veil::testing
