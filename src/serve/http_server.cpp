@@ -110,12 +110,12 @@ struct HttpServer::Impl {
   const Engine& engine;
   std::unique_ptr<httplib::Server> svr;
   std::array<unsigned char, SHA256_DIGEST_LENGTH> key_digest{};
-  GenerationQueue queue;
   Metrics metrics;
   std::atomic<bool> draining{false};
   std::atomic<int> active{0};
   int port = 0;
   std::int64_t created = 0;
+  GenerationQueue queue;  // last: destroyed first, its jobs use the members above
 
   Impl(ServerOptions o, const Engine& e) : opts(std::move(o)), engine(e), queue(opts.max_queue) {
     created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
