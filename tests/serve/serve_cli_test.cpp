@@ -236,10 +236,18 @@ TEST(ServeCli, BurstBeyondTheQueueGets429AndSigtermDrains) {
 
   // SIGTERM while one request generates: it finishes; the server then exits 0.
   auto inflight = std::async(std::launch::async, [&] { return curl(s, "POST", "/v1/completions", body.dump()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  bool generating = false;
+  for (int i = 0; i < 200 && !generating; ++i) {
+    generating = curl(s, "GET", "/metrics").body.find("\nveil_serve_generating 1") != std::string::npos;
+    if (!generating) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(generating);
   s.child().signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto refused = curl(s, "POST", "/v1/completions", body.dump());
+  EXPECT_TRUE(refused.status == 503 || refused.status == 0) << "a request after SIGTERM: " << refused.status << " " << refused.body;
   const auto last = inflight.get();
-  EXPECT_TRUE(last.status == 200 || last.status == 503) << last.status << " " << last.body;
+  EXPECT_EQ(last.status, 200) << "the request admitted before SIGTERM finishes: " << last.body;
   EXPECT_EQ(s.child().wait(std::chrono::seconds(20)).value_or(-1), 0) << s.err();
   EXPECT_NE(s.err().find("SIGTERM"), std::string::npos);
 }
