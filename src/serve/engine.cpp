@@ -75,7 +75,8 @@ PreparedRequest Engine::prepare(CompletionRequest req) const {
     max_new = std::min(max_new, room);
   }
   p.gen.max_new_tokens = max_new;
-  p.gen.temperature = req.temperature;
+  // Dividing logits by a temperature near 0 overflows to inf/NaN: below 1e-3 it is greedy.
+  p.gen.temperature = req.temperature < 1e-3 ? 0.0 : req.temperature;
   p.gen.top_p = req.top_p;
   p.gen.seed = req.seed.value_or(0);
   p.gen.stop_tokens = cfg_.stop_tokens;

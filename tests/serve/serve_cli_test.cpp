@@ -59,6 +59,11 @@ TEST(ServeCli, GreedyCompletionEqualsVeilGenerateAndStreamingEqualsNonStreaming)
   body["stream"] = true;
   EXPECT_EQ(parse_sse(curl(s, "POST", "/v1/completions", body.dump(), "-N").body).text, expected.substr(0, expected.find(stop)));
 
+  // A temperature too small to divide by is greedy, not NaN.
+  json tiny_t = json::parse(completion_body(prompt, 24));
+  tiny_t["temperature"] = 1e-300;
+  EXPECT_EQ(curl(s, "POST", "/v1/completions", tiny_t.dump()).json()["choices"][0]["text"], expected);
+
   // Seeded sampling repeats itself.
   json sampled = json::parse(completion_body(prompt, 16));
   sampled["temperature"] = 1.0;
