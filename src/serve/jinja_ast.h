@@ -23,6 +23,7 @@ struct Expr {
   bool negated = false;   // Test: `is not`
   bool method = false;    // Call: args[0] is the object whose method `name` is called
   std::vector<ExprPtr> args;  // operands / arguments (null entries are omitted slice bounds)
+  std::vector<std::string> keys;  // Call of namespace(): the keyword of each argument
   std::size_t offset = 0;     // in the source, for errors
 };
 
@@ -31,7 +32,7 @@ struct Node {
   Kind kind = Kind::Text;
   std::string text;                                          // Text
   ExprPtr expr;                                              // Output, For (iterable), Set (value)
-  std::vector<std::string> vars;                             // For (loop variables), Set (one name)
+  std::vector<std::string> vars;  // For (loop variables); Set: a name, or a namespace and its attribute
   std::vector<std::pair<ExprPtr, std::vector<Node>>> branches;  // If: (condition, or null for else; body)
   std::vector<Node> body, else_body;                         // For
   std::size_t offset = 0;

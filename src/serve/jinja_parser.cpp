@@ -145,7 +145,10 @@ class Parser {
   Node parse_set(std::size_t off) {
     Node n = node(Node::Kind::Set, off);
     n.vars.push_back(expect_name());
-    if (is_op(".")) fail(peek().off, "unsupported: assignment to an attribute (namespace())");
+    if (is_op(".")) {  // {% set ns.attr = ... %} on a namespace()
+      ++i_;
+      n.vars.push_back(expect_name());
+    }
     if (!is_op("=")) fail(peek().off, "unsupported: {% set %} blocks (expected '=')");
     ++i_;
     n.expr = parse_expr();
@@ -287,7 +290,13 @@ class Parser {
   void parse_call_args(Expr& call) {
     expect_op("(");
     while (!is_op(")")) {
-      if (peek().t == Tok::T::Name && is_op("=", 1)) fail(peek().off, "unsupported: keyword arguments");
+      if (peek().t == Tok::T::Name && is_op("=", 1)) {  // keyword arguments: namespace(a=1) only
+        if (call.kind != Expr::Kind::Call || call.method || call.name != "namespace") fail(peek().off, "unsupported: keyword arguments");
+        call.keys.push_back(t_[i_].s);
+        i_ += 2;
+      } else if (!call.keys.empty()) {
+        fail(peek().off, "positional argument after keyword arguments");
+      }
       call.args.push_back(parse_expr());
       if (!is_op(")")) expect_op(",");
     }

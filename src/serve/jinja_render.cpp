@@ -16,6 +16,7 @@ using jinja::Expr;
 using jinja::Node;
 
 json undefined() { return json(json::value_t::discarded); }
+constexpr const char* kNamespaceMark = "\x01namespace";  // a key no template can write
 bool is_undefined(const json& v) { return v.is_discarded(); }
 
 class Renderer {
@@ -78,7 +79,7 @@ class Renderer {
       switch (n.kind) {
         case Node::Kind::Text: emit(n.text, n.offset); break;
         case Node::Kind::Output: emit(str(eval(*n.expr)), n.offset); break;
-        case Node::Kind::Set: scopes_.back()[n.vars[0]] = eval(*n.expr); break;
+        case Node::Kind::Set: assign(n); break;
         case Node::Kind::If:
           for (const auto& [cond, branch] : n.branches)
             if (!cond || truthy(eval(*cond))) {
@@ -89,6 +90,22 @@ class Renderer {
         case Node::Kind::For: exec_for(n); break;
       }
     }
+  }
+
+  void assign(const Node& n) {
+    json v = eval(*n.expr);
+    if (n.vars.size() == 1) {
+      scopes_.back()[n.vars[0]] = std::move(v);
+      return;
+    }
+    // ns.attr = v: a namespace is shared by reference, so the scope that holds it is updated.
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (auto f = it->find(n.vars[0]); f != it->end()) {
+        if (!f->second.is_object() || !f->second.contains(kNamespaceMark)) fail(n.offset, "attribute assignment to a value that is not a namespace()");
+        f->second[n.vars[1]] = std::move(v);
+        return;
+      }
+    fail(n.offset, util::cat("assignment to an attribute of undefined '", n.vars[0], "'"));
   }
 
   void exec_for(const Node& n) {
@@ -336,6 +353,12 @@ class Renderer {
     std::vector<json> a;
     for (const auto& x : e.args) a.push_back(eval(*x));
     if (!e.method) {
+      if (e.name == "namespace") {
+        json ns = json::object();
+        for (std::size_t i = 0; i < a.size(); ++i) ns[e.keys[i]] = a[i];
+        ns[kNamespaceMark] = true;
+        return ns;
+      }
       if (e.name == "raise_exception") throw TemplateRaised(a.empty() ? "chat template raised an exception" : str(a[0]));
       fail(e.offset, util::cat("unsupported function '", e.name, "'"));
     }

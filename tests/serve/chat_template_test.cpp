@@ -94,9 +94,19 @@ TEST(ChatTemplate, WhitespaceControlLoopVariablesAndExpressions) {
   EXPECT_THROW((void)render("{{ {'k': 1} }}", {}), TemplateError) << "dict literals are not in the subset";
 }
 
+TEST(ChatTemplate, NamespacesAreSharedAcrossLoopScopes) {
+  // As Qwen2's and DeepSeek's templates find the system message and the last user turn.
+  const std::string t =
+      "{% set ns = namespace(found=false, last=-1) %}{% for m in messages %}{% if m['role'] == 'system' %}"
+      "{% set ns.found = true %}{% endif %}{% if m.role == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}"
+      "{{ ns.found }} {{ ns.last }}";
+  EXPECT_EQ(render(t, ctx(kChat)), "True 3");
+}
+
 TEST(ChatTemplate, UnsupportedAndMalformedTemplatesFailWithTheirName) {
   for (const std::string t : {"{% macro m() %}{% endmacro %}", "{% for x in y %}", "{{ x ", "{% if %}", "{{ 'abc }}",
-                              "{% set ns = namespace(x=1) %}{% set ns.x = 2 %}", "{% endfor %}", "{{ x | no_such_filter }}"}) {
+                              "{% set d = messages[0] %}{% set d.role = 2 %}", "{% endfor %}", "{{ x | no_such_filter }}",
+                              "{{ 'a'.upper(x=1) }}"}) {
     try {
       (void)render(t, ctx(kChat));
       ADD_FAILURE() << "accepted: " << t;

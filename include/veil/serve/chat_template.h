@@ -7,10 +7,10 @@
 //   none, lists), names, a.b, a['b'], a[i], a[i:j], + - * / % ~, == != < > <= >=, in / not in,
 //   and/or/not, `x if c else y`, tests (is [not] defined/none/string/number/mapping/sequence/...),
 //   filters (trim, length, upper, lower, string, tojson, first, last, default, join, int), string
-//   methods (strip, lstrip, rstrip, upper, lower, startswith, endswith), dict .get/.items, and
-//   raise_exception(msg).
-// Not supported (a parse error names it): macros, call blocks, namespace(), set blocks, includes,
-// imports, dict literals, loop filters. Rendering is bounded (output size, steps, nesting), so an
+//   methods (strip, lstrip, rstrip, upper, lower, startswith, endswith), dict .get/.items/.keys,
+//   namespace(k=v, ...) with {% set ns.k = ... %}, and raise_exception(msg).
+// Not supported (a parse error names it): macros, call blocks, set blocks, includes, imports, dict
+// literals, loop filters, keyword arguments other than namespace()'s. Rendering is bounded (output size, steps, nesting), so an
 // untrusted template or message list cannot hang or exhaust memory.
 #pragma once
 
