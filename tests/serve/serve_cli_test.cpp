@@ -258,7 +258,9 @@ TEST(ServeCli, BurstBeyondTheQueueGets429AndSigtermDrains) {
   EXPECT_TRUE(refused.status == 503 || refused.status == 0) << "a request after SIGTERM: " << refused.status << " " << refused.body;
   const auto health = curl(s, "GET", "/healthz", "", "", "");
   EXPECT_TRUE(health.status == 503 || health.status == 0) << health.status << " " << health.body;  // 0: already stopped
-  if (health.status == 503) EXPECT_EQ(health.body, "draining\n");
+  if (health.status == 503) {
+    EXPECT_EQ(health.body, "draining\n");
+  }
   const auto last = inflight.get();
   EXPECT_EQ(last.status, 200) << "the request admitted before SIGTERM finishes: " << last.body;
   EXPECT_EQ(s.child().wait(std::chrono::seconds(20)).value_or(-1), 0) << s.err();
