@@ -4,8 +4,10 @@
 #include <csignal>
 #include <future>
 
+#include "designs/he_lora/audit_check.h"
 #include "serve/serve_harness.h"
 #include "transport/tls_support.h"
+#include "veil/transport/audit_dir.h"
 
 namespace veil::testing {
 namespace {
@@ -302,12 +304,17 @@ TEST(ServeCli, AdaptersServedSideBySideMatchVeilGenerate) {
 namespace veil::testing {
 namespace {
 
-// The protected designs behind `veil serve`: the same greedy text as `veil generate --design`.
+// The protected designs behind `veil serve`: the same greedy text as `veil generate --design`, and
+// for he-lora, the in-process workers' audit record of the served request holds only ciphertexts
+// under 128-bit parameters (a server that generated in clear behind --design would add nothing).
 TEST(ServeCli, ProtectedDesignsServeWhatVeilGenerateGenerates) {
   const std::string prompt = "It is a truth";
+  const auto dir = scratch_dir();
   for (const auto& [design, tokens] : std::vector<std::pair<std::string, int>>{{"obfuscatune", 8}, {"he-lora", 3}}) {
-    ServeProcess s({"--insecure", "--host", "127.0.0.1", "--design", design}, "serve-" + design);
+    const auto audit = dir / ("audit-" + design);
+    ServeProcess s({"--insecure", "--host", "127.0.0.1", "--design", design, "--audit-dir", audit.string()}, "serve-" + design, true, dir);
     ASSERT_TRUE(s.up()) << s.err();
+    const auto before = transport::read_audit_dir(audit).size();
     const nlohmann::json b = {{"model", "veil-austen-tiny"}, {"prompt", prompt}, {"max_tokens", tokens}, {"temperature", 0}};
     const auto r = curl(s, "POST", "/v1/completions", b.dump());
     ASSERT_EQ(r.status, 200) << r.body;
@@ -317,6 +324,13 @@ TEST(ServeCli, ProtectedDesignsServeWhatVeilGenerateGenerates) {
     g.out.pop_back();
     EXPECT_EQ(r.json()["choices"][0]["text"], g.out) << design;
     EXPECT_EQ(r.json()["usage"]["completion_tokens"], tokens) << design;
+    const auto entries = transport::read_audit_dir(audit);
+    EXPECT_GT(entries.size(), before + 10) << design << ": the workers saw nothing of the served request";
+    if (design == "he-lora") {
+      const auto summary = designs::he_lora::check_worker_audit(entries);
+      EXPECT_GT(summary.ciphertexts, 10u);
+    }
+    std::filesystem::remove_all(audit);
   }
 }
 
