@@ -1,6 +1,11 @@
 // `veil serve` as a process, driven with curl: greedy completions equal `veil generate`, streaming
 // equals non-streaming, OpenAI-shaped errors for each bad request, 429 beyond the queue, 503 and a
 // clean exit on SIGTERM, TLS and client certificates. Every client here may be hostile.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <future>
 
@@ -332,6 +337,59 @@ TEST(ServeCli, ProtectedDesignsServeWhatVeilGenerateGenerates) {
     }
     std::filesystem::remove_all(audit);
   }
+}
+
+}  // namespace
+}  // namespace veil::testing
+
+namespace veil::testing {
+namespace {
+
+// Sends a streaming request on a raw socket and hangs up after the first event.
+bool hang_up_after_first_event(int port, const std::string& body) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return ::close(fd), false;
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + kTestApiKey +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return ::close(fd), false;
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while (got.find("data: ") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return got.find("data: ") != std::string::npos;
+}
+
+double completion_tokens_total(const ServeProcess& s) {
+  const auto m = curl(s, "GET", "/metrics").body;
+  const std::string key = "veil_serve_tokens_total{kind=\"completion\"} ";
+  const auto pos = m.find(key);
+  return pos == std::string::npos ? -1 : std::stod(m.substr(pos + key.size()));
+}
+
+// A streaming client that hangs up stops its generation (a naive server would generate on for
+// nobody, holding the queue).
+TEST(ServeCli, AStreamingClientThatHangsUpStopsItsGeneration) {
+  ServeProcess s({"--insecure", "--host", "127.0.0.1", "--max-queue", "1"}, "serve");
+  ASSERT_TRUE(s.up()) << s.err();
+  nlohmann::json body = {{"model", "veil-austen-tiny"}, {"prompt", "Elizabeth"}, {"max_tokens", 200}, {"temperature", 1.0}, {"seed", 3}};
+  const auto full = curl(s, "POST", "/v1/completions", body.dump()).json()["usage"]["completion_tokens"].get<double>();
+  ASSERT_GT(full, 60) << "the reference request must be long";
+  const double before = completion_tokens_total(s);
+  body["stream"] = true;
+  ASSERT_TRUE(hang_up_after_first_event(s.port(), body.dump()));
+  double after = before;
+  for (int i = 0; i < 400 && after == before; ++i) {  // counted when the generation ends
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    after = completion_tokens_total(s);
+  }
+  EXPECT_GT(after, before);
+  EXPECT_LT(after - before, full / 2) << "generation went on after the client hung up";
+  EXPECT_EQ(curl(s, "GET", "/healthz", "", "", "").status, 200);
 }
 
 }  // namespace
