@@ -54,7 +54,6 @@ class WeightRecoveryTest : public ::testing::Test {
     rows_ = token_rows(*tok, source_dir() / "data/private/train/clinic_records.jsonl", 4, 33);
     dir_ = fs::temp_directory_path() / ("veil-weight-recovery-" + std::to_string(::getpid()));
     VictimOptions vo;
-    vo.lr = 5e-4;
     victim_ = std::make_unique<VictimModel>(fine_tune_victim(base_dir_, tune, dir_ / "victim", vo));
     base_ = std::make_unique<model::ModelFiles>(model::read_model(base_dir_));
     pub_ = std::make_unique<model::LoadedModel>(model::load_model(base_dir_));
@@ -230,8 +229,9 @@ TEST_F(WeightRecoveryTest, FullVariantKeepsTheWeightsButNotTheData) {
 }
 
 // "Hidden No More" on matched's MLP activation (act·P·D at down's input, layer 0): each row's
-// sorted |values| decodes the tokens left to right — through the model with the recovered MLP
-// weights far better than through the public base — and the decoded tokens give the permutation.
+// sorted |values| decodes a fifth of the tokens left to right through the model with the recovered
+// MLP weights (12% through the public base, measured); with down's input key from weight recovery
+// the rows un-key exactly and every token comes back, and the decoded tokens give the permutation.
 // With mlp=full the MLP width is under a dense key and the same attack finds nothing.
 TEST_F(WeightRecoveryTest, MatchedMlpValuesInvertUpToPermutation) {
   const auto ids = rows_.slice(1, 0, rows_.size(1) - 1);
@@ -262,13 +262,12 @@ TEST_F(WeightRecoveryTest, MatchedMlpValuesInvertUpToPermutation) {
       EXPECT_LT(sorted, 0.1);
       continue;
     }
-    const double with_base = accuracy(ids, invert_permuted_mlp(*pub_->model, act->x, ids.size(0), 0, 64).ids);
     ASSERT_TRUE(down->input_snapped);
     auto rk = invert_permuted_mlp(*stolen.model, act->x, ids.size(0), 0, 16, 0.9, down->input_key);
     const double with_key = accuracy(ids, rk.ids);
-    std::printf("mlp=permuted: sorted magnitudes %.3f (recovered model), %.3f (public base); with down's "
-                "recovered key %.3f, columns matched %lld / %lld\n",
-                sorted, with_base, with_key, static_cast<long long>(rk.columns_matched),
+    std::printf("mlp=permuted: sorted magnitudes %.3f (recovered model); with down's recovered key %.3f, "
+                "columns matched %lld / %lld\n",
+                sorted, with_key, static_cast<long long>(rk.columns_matched),
                 static_cast<long long>(rk.columns));
     EXPECT_GE(sorted, 0.1);  // chance: 1/512
     EXPECT_GE(with_key, 0.95);

@@ -24,7 +24,7 @@ namespace veil::eval {
 
 struct VictimOptions {
   int steps = 40;           // Adam steps over the rows (one batch of all rows per step)
-  double lr = 3e-3;
+  double lr = 5e-4;
   int batch_rows = 8;       // rows per step, cycling through `rows`
 };
 
