@@ -28,7 +28,8 @@ struct Deployment {
   std::shared_ptr<transport::Service> worker = std::make_shared<transport::Service>("worker-0");
   std::shared_ptr<transport::Service> enclave_service = std::make_shared<transport::Service>("enclave");
   std::unique_ptr<EnclaveParty> party;
-  std::shared_ptr<transport::Endpoint> enclave;
+  std::shared_ptr<transport::Endpoint> enclave;      // the data owner's connection
+  std::shared_ptr<transport::Endpoint> model_owner;  // the model owner's
 
   Deployment() {
     register_builtin_designs();
@@ -47,11 +48,13 @@ struct Deployment {
         install_worker("obfuscatune", *w, ctx);
         *installed = true;
       }
-      return transport::WorkerPool({{transport::connect_in_process(w), 0, static_cast<int>(cfg.num_layers)}});
+      return transport::WorkerPool({{transport::connect_in_process(w, transport::Peer::identified(transport::Role::kEnclave, "test")),
+                                     0, static_cast<int>(cfg.num_layers)}});
     };
     party = std::make_unique<EnclaveParty>(std::move(s), std::make_shared<tee::SimulatedAttester>());
     party->install(*enclave_service);
-    enclave = transport::connect_in_process(enclave_service);
+    enclave = transport::connect_in_process(enclave_service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
+    model_owner = transport::connect_in_process(enclave_service, transport::Peer::identified(transport::Role::kModelOwner, "test"));
   }
 };
 
@@ -77,10 +80,10 @@ TEST(EnclaveService, ProviderRefusesWrongMeasurement) {
 
 TEST(EnclaveService, SealedStreamForAnotherReportRefused) {
   Deployment d;
-  auto report = attest_enclave(*d.enclave, d.party->measurement());
+  auto report = attest_enclave(*d.model_owner, d.party->measurement());
   auto forged = report;
   forged.nonce = tee::random_bytes(32);  // a report the enclave never issued
-  EXPECT_THROW((void)seal_model(*d.enclave, forged, kModel), transport::TransportError);
+  EXPECT_THROW((void)seal_model(*d.model_owner, forged, kModel), transport::TransportError);
 }
 
 TEST(EnclaveService, SealFinetuneAndAudit) {
@@ -97,9 +100,9 @@ TEST(EnclaveService, SealFinetuneAndAudit) {
   const std::string secret_text = "Frederick Harville";
 
   // Model owner.
-  auto report = attest_enclave(*d.enclave, d.party->measurement());
+  auto report = attest_enclave(*d.model_owner, d.party->measurement());
   EXPECT_TRUE(report.simulated);
-  EXPECT_GT(seal_model(*d.enclave, report, kModel, std::size_t{1} << 20), std::size_t{1} << 20);
+  EXPECT_GT(seal_model(*d.model_owner, report, kModel, std::size_t{1} << 20), std::size_t{1} << 20);
   // Data owner (its own attestation, nonce and key).
   tee::SealingKey owner;
   auto report2 = attest_enclave(*d.enclave, d.party->measurement());
