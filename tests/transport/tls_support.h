@@ -13,6 +13,7 @@
 //   stranger_*    veil://data-owner/stranger, signed by other_ca
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
