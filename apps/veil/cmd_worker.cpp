@@ -61,7 +61,7 @@ std::map<std::string, std::string> parse_opts(const std::vector<std::string>& op
 // (at most 10 s) before the reply.
 void register_echo_worker() {
   designs::register_worker("echo", [](transport::Service& service, const designs::WorkerContext&) {
-    service.on("echo.echo", [](const transport::Message& m) {
+    service.on("echo.echo", transport::kWorkerCallers, [](const transport::Message& m) {
       if (!m.ints.empty() && m.ints[0] > 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(m.ints[0], 10000)));
       transport::Message r = m;

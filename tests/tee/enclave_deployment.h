@@ -26,7 +26,8 @@ struct Deployment {
   std::shared_ptr<tee::SimulatedAttester> attester = std::make_shared<tee::SimulatedAttester>();
   tee::SigningKey model_owner = tee::SigningKey::generate();
   std::unique_ptr<EnclaveParty> party;
-  std::shared_ptr<transport::Endpoint> enclave;
+  std::shared_ptr<transport::Endpoint> enclave;  // the data owner's connection (veil://data-owner/test)
+  std::shared_ptr<transport::Endpoint> owner;    // the model owner's (veil://model-owner/test)
 
   explicit Deployment(std::size_t max_data_bytes = std::size_t{4} << 30) {
     register_builtin_designs();
@@ -47,11 +48,14 @@ struct Deployment {
         install_worker("obfuscatune", *w, ctx);
         *installed = true;
       }
-      return transport::WorkerPool({{transport::connect_in_process(w), 0, static_cast<int>(cfg.num_layers)}});
+      return transport::WorkerPool(
+          {{transport::connect_in_process(w, transport::Peer::identified(transport::Role::kEnclave, "test")), 0,
+            static_cast<int>(cfg.num_layers)}});
     };
     party = std::make_unique<EnclaveParty>(std::move(s), attester);
     party->install(*enclave_service);
-    enclave = transport::connect_in_process(enclave_service);
+    enclave = transport::connect_in_process(enclave_service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
+    owner = transport::connect_in_process(enclave_service, transport::Peer::identified(transport::Role::kModelOwner, "test"));
   }
 
   // What an owner who allows simulated reports and pinned this attester's key checks.
@@ -64,7 +68,7 @@ struct Deployment {
   }
   [[nodiscard]] tee::AttestationReport attest() const { return attest_enclave(*enclave, policy()); }
   // The model owner seals the tiny model.
-  SealedModel seal_genuine_model() const { return seal_model(*enclave, attest(), kModel, model_owner, std::size_t{1} << 20); }
+  SealedModel seal_genuine_model() const { return seal_model(*owner, attest(), kModel, model_owner, std::size_t{1} << 20); }
 };
 
 }  // namespace veil::designs::obfuscatune::testing

@@ -47,7 +47,7 @@ TEST(EnclaveService, SealedStreamForAnotherReportRefused) {
   auto report = d.attest();
   auto forged = report;
   forged.nonce = tee::random_bytes(32);  // a report the enclave never issued
-  EXPECT_THROW((void)seal_model(*d.enclave, forged, kModel, d.model_owner), transport::TransportError);
+  EXPECT_THROW((void)seal_model(*d.owner, forged, kModel, d.model_owner), transport::TransportError);
 }
 
 TEST(EnclaveService, SealFinetuneAndAudit) {
@@ -67,7 +67,7 @@ TEST(EnclaveService, SealFinetuneAndAudit) {
   auto report = d.attest();
   EXPECT_TRUE(report.simulated);
   EXPECT_TRUE(report.model_hash.empty());
-  const auto sealed = seal_model(*d.enclave, report, kModel, d.model_owner, std::size_t{1} << 20);
+  const auto sealed = seal_model(*d.owner, report, kModel, d.model_owner, std::size_t{1} << 20);
   EXPECT_GT(sealed.bytes, std::size_t{1} << 20);
   // Data owner (its own attestation, nonce and keys); the report names the model it will use.
   tee::SealingKey owner;

@@ -69,17 +69,17 @@ TEST(EnclaveSession, SecondModelSealRefused) {
 TEST(EnclaveSession, ModelNotSignedByThePinnedKeyRefused) {
   Deployment d;
   const auto worker_key = tee::SigningKey::generate();  // anybody else's key, e.g. the worker's
-  expect_refused([&] { (void)seal_model(*d.enclave, d.attest(), kModel, worker_key); },
+  expect_refused([&] { (void)seal_model(*d.owner, d.attest(), kModel, worker_key); },
                  "not signed by the model owner's pinned key");
   // Unsigned: the bundle alone, sealed under a genuine report.
-  expect_refused([&] { send_raw(*d.enclave, "enclave.seal_model", d.attest(), pack_bundle(read_bundle(kModel))); },
+  expect_refused([&] { send_raw(*d.owner, "enclave.seal_model", d.attest(), pack_bundle(read_bundle(kModel))); },
                  "unsigned");
   // A genuine signature made for another report (or session) does not verify for this one.
   auto files = read_bundle(kModel);
   const auto other = d.attest();
   files[kModelSignatureFile] =
       d.model_owner.sign(signed_digest(kSealModelLabel, other.session, other.hash(), {{"model", model_hash(files)}}));
-  expect_refused([&] { send_raw(*d.enclave, "enclave.seal_model", d.attest(), pack_bundle(files)); },
+  expect_refused([&] { send_raw(*d.owner, "enclave.seal_model", d.attest(), pack_bundle(files)); },
                  "not signed by the model owner's pinned key");
   // None of it took: the session holds no model, and its owner can still seal.
   EXPECT_TRUE(d.attest().model_hash.empty());

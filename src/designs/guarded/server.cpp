@@ -275,7 +275,7 @@ void install_split_server(transport::Service& service, const WorkerContext& ctx,
       return (s.get()->*fn)(req);
     };
   };
-  service.on(kOpOpen, [s](const Message& req) {
+  service.on(kOpOpen, transport::kWorkerCallers, [s](const Message& req) {
     std::lock_guard lock(s->mu);
     s->open(req);
     Message r;
@@ -283,12 +283,12 @@ void install_split_server(transport::Service& service, const WorkerContext& ctx,
     r.ints = {s->first, s->last};
     return r;
   });
-  service.on(kOpForward, locked(&ServerState::forward));
-  if (!gradfree) service.on(kOpBackward, locked(&ServerState::backward));
-  service.on(kOpStep, locked(&ServerState::step));
+  service.on(kOpForward, transport::kWorkerCallers, locked(&ServerState::forward));
+  if (!gradfree) service.on(kOpBackward, transport::kWorkerCallers, locked(&ServerState::backward));
+  service.on(kOpStep, transport::kWorkerCallers, locked(&ServerState::step));
   if (!gradfree) {
-    service.on(kOpGetLora, locked(&ServerState::get_lora));
-    service.on(kOpSetLora, locked(&ServerState::set_lora));
+    service.on(kOpGetLora, transport::kWorkerCallers, locked(&ServerState::get_lora));
+    service.on(kOpSetLora, transport::kWorkerCallers, locked(&ServerState::set_lora));
   }
 }
 

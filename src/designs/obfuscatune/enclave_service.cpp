@@ -419,11 +419,16 @@ const std::string& EnclaveParty::session() const { return state_->session; }
 
 void EnclaveParty::install(transport::Service& service) {
   auto s = state_;
-  service.on("enclave.report", [s](const Message& q) { return s->report(q); });
-  service.on("enclave.seal_model", [s](const Message& q) { return s->seal(q, "model"); });
-  service.on("enclave.seal_data", [s](const Message& q) { return s->seal(q, "data"); });
-  service.on("enclave.finetune", [s](const Message& q) { return s->finetune(q); });
-  service.on("enclave.generate", [s](const Message& q) { return s->generate(q); });
+  // Who may call what (docs/tee.md "Who may call the enclave"): the model only from the model
+  // owner; data, fine-tuning and generation only from the data owner; reports to either.
+  using transport::Role;
+  const transport::Roles owners{Role::kModelOwner, Role::kDataOwner}, model_owner{Role::kModelOwner},
+      data_owner{Role::kDataOwner};
+  service.on("enclave.report", owners, [s](const Message& q) { return s->report(q); });
+  service.on("enclave.seal_model", model_owner, [s](const Message& q) { return s->seal(q, "model"); });
+  service.on("enclave.seal_data", data_owner, [s](const Message& q) { return s->seal(q, "data"); });
+  service.on("enclave.finetune", data_owner, [s](const Message& q) { return s->finetune(q); });
+  service.on("enclave.generate", data_owner, [s](const Message& q) { return s->generate(q); });
 }
 
 }  // namespace veil::designs::obfuscatune

@@ -150,13 +150,13 @@ void install_worker(transport::Service& service, const WorkerContext& ctx) {
 
 void install_handlers(transport::Service& service, std::shared_ptr<const LayerWeights> weights) {
   constexpr int kProjIds = static_cast<int>(Proj::kLmHead);  // the LM head is never a worker's
-  service.on(kForwardOp, [weights](const Message& m) {
+  service.on(kForwardOp, transport::kWorkerCallers, [weights](const Message& m) {
     auto ys = weights->forward(m.layer, projs_of(m, kProjIds), m.tensor("x"));
     Message r;
     for (std::size_t i = 0; i < ys.size(); ++i) r.tensors["y" + std::to_string(i)] = std::move(ys[i]);
     return r;
   });
-  service.on(kBackwardOp, [weights](const Message& m) {
+  service.on(kBackwardOp, transport::kWorkerCallers, [weights](const Message& m) {
     auto ps = projs_of(m, kProjIds);
     std::vector<at::Tensor> gs;
     for (std::size_t i = 0; i < ps.size(); ++i) gs.push_back(m.tensor("g" + std::to_string(i)));

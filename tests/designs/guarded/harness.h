@@ -56,7 +56,7 @@ inline TappedServer tapped_server(const std::string& design) {
   designs::install_worker(design, *s.service, ctx);
   s.tap = std::make_shared<transport::AuditTap>();
   s.service->set_tap(s.tap);
-  s.endpoint = transport::connect_in_process(s.service);
+  s.endpoint = transport::connect_in_process(s.service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   return s;
 }
 

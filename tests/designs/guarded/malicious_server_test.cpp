@@ -19,18 +19,18 @@ using designs::guarded::parse_split_options;
 // A server that opens honestly and then answers every forward with `lie(h)`.
 std::shared_ptr<transport::Endpoint> lying_server(std::function<void(transport::Message&, const at::Tensor&)> lie) {
   auto service = std::make_shared<transport::Service>("liar");
-  service->on("split.open", [](const transport::Message& req) {
+  service->on("split.open", transport::kWorkerCallers, [](const transport::Message& req) {
     transport::Message r;
     r.ints = {req.ints.at(0), req.ints.at(1)};
     return r;
   });
-  service->on("split.forward", [lie](const transport::Message& req) {
+  service->on("split.forward", transport::kWorkerCallers, [lie](const transport::Message& req) {
     transport::Message r;
     lie(r, req.tensor("h"));
     return r;
   });
-  service->on("split.step", [](const transport::Message&) { return transport::Message{}; });
-  return transport::connect_in_process(service);
+  service->on("split.step", transport::kWorkerCallers, [](const transport::Message&) { return transport::Message{}; });
+  return transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
 }
 
 void expect_caught(const std::string& what, std::function<void(transport::Message&, const at::Tensor&)> lie) {
@@ -72,14 +72,14 @@ TEST(MaliciousServer, WrongRepliesAreCaughtWithAClearError) {
 
 TEST(MaliciousServer, ServerOpenThatAnswersAnotherCutIsRefused) {
   auto service = std::make_shared<transport::Service>("liar");
-  service->on("split.open", [](const transport::Message&) {
+  service->on("split.open", transport::kWorkerCallers, [](const transport::Message&) {
     transport::Message r;
     r.ints = {0, 6};
     return r;
   });
   auto cfg = base_config({{"k", "1"}, {"m", "1"}});
   EXPECT_THROW((void)open_split_session(cfg, parse_split_options("split", cfg.design_options),
-                                        transport::connect_in_process(service)),
+                                        transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "test"))),
                std::runtime_error);
 }
 

@@ -125,14 +125,14 @@ TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
   const int L = static_cast<int>(files->config.num_layers);
   auto inner = std::make_shared<transport::Service>("worker");
   install_worker(*inner, files, 0, L);
-  auto inner_ep = transport::connect_in_process(inner);
+  auto inner_ep = transport::connect_in_process(inner, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   const auto bp = model::block_projections(files->config.family);
   at::Tensor x = at::randn({1, 3, files->config.hidden_size});
   for (int mode = 0; mode < 4; ++mode) {
     auto proxy = std::make_shared<transport::Service>("proxy");
     for (const char* op : {"he.setup", "he.forward", "he.backward"})
-      proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
-    proxy->on("he.plan_info", [inner_ep, mode](const transport::Message& m) {
+      proxy->on(op, transport::kWorkerCallers, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
+    proxy->on("he.plan_info", transport::kWorkerCallers, [inner_ep, mode](const transport::Message& m) {
       transport::Message r = inner_ep->call(m);
       const std::string& blob = r.blobs.at("s0");
       he::Parameters p = he::load_parameters(
@@ -147,7 +147,7 @@ TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
       r.blobs["s0"] = std::string(b.begin(), b.end());
       return r;
     });
-    std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(proxy), 0, L}};
+    std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(proxy, transport::Peer::identified(transport::Role::kDataOwner, "test")), 0, L}};
     HeLoraExecutor exec(files->config, transport::WorkerPool(std::move(ws)), parameters_for(files->config, 8, 8));
     if (mode == 0) {
       EXPECT_NO_THROW((void)exec.linear(0, bp.attn_in, x));
