@@ -56,12 +56,15 @@ const std::vector<Role>& roles() {
 struct Cli {
   CommonOptions common;
   CLI::App app{"veil"};
+  std::vector<Action> actions;  // never run: they own the variables the options write to
   Cli() {
     app.fallthrough();
     add_common_options(app, common);
-    for (const auto& c : registered_commands()) (void)c.adder(app, common);
+    for (const auto& c : registered_commands()) actions.push_back(c.adder(app, common));
     add_environment_mirrors(app);
   }
+  Cli(const Cli&) = delete;
+  Cli& operator=(const Cli&) = delete;
   CLI::App* command(const std::vector<std::string>& path) {
     CLI::App* a = &app;
     for (const auto& p : path) a = a->get_subcommand(p);

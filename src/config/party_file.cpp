@@ -115,7 +115,7 @@ PartyFile parse_party_file(std::string_view text, const std::filesystem::path& p
       f.role_at = at;
       continue;
     }
-    if (node.is_table() && key != "opt") {  // a [section]: keys for one command of the party
+    if (node.is_table() && !node.as_table()->is_inline() && key != "opt") {  // a [section]: one command's keys
       Section s{key, {}, at};
       for (const auto& [sk, child] : *node.as_table()) {
         const std::string skey(sk.str());

@@ -41,8 +41,9 @@ TEST(PartyCheck, EveryExampleIsAcceptedWithItsFilesInPlace) {
       EXPECT_NE(r.out.find("would run: veil "), std::string::npos) << r.out;
       EXPECT_NE(r.out.find("is valid"), std::string::npos) << r.out;
       // Relative paths resolve against the file's directory, and keys become --key=value.
-      if (r.out.find("--tls-ca=") != std::string::npos)
+      if (r.out.find("--tls-ca=") != std::string::npos) {
         EXPECT_NE(r.out.find("--tls-ca=" + (dir / "certs/ca.pem").string()), std::string::npos) << r.out;
+      }
       ++checked;
     }
   }
@@ -93,7 +94,7 @@ TEST(PartyCheck, EachMistakeIsOneErrorWithItsPosition) {
       {"number-type", "role = \"worker\"\nlisten = \"127.0.0.1:0\"\nmax-calls = \"many\"\n", "bad.toml:3:1: key 'max-calls': "},
       {"required", "role = \"worker\"\n" + tls, "--listen is required"},
       {"role", "role = \"cloud\"\n", "bad.toml:1:1: role 'cloud'"},
-      {"section", "role = \"worker\"\nlisten = \"127.0.0.1:0\"\n[finetune]\nlr = 1\n", "bad.toml:3:1: section [finetune]"},
+      {"section", "role = \"worker\"\nlisten = \"127.0.0.1:0\"\n[finetune]\nlr = 1\n", "bad.toml:3:2: section [finetune]"},
       {"no-section", "role = \"data-owner\"\nmodel = \"models/veil-austen-tiny\"\n", "add a [finetune] and/or a [generate]"},
       {"section-key", "role = \"data-owner\"\n[generate]\nmodel = \"models/veil-austen-tiny\"\nlora-r = 4\n",
        "bad.toml:4:1: key 'lora-r' in [generate]: `veil generate` has no option --lora-r"},
