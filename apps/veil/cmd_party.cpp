@@ -117,9 +117,10 @@ void add_key(Checker& c, Plan& plan, CLI::Option& opt, const Entry& e, const std
     return c.error(e.at, "key '" + e.key + "' takes a value, not true/false");
   } else if (v.kind == Value::Kind::kTable) {
     if (e.key != "opt") return c.error(e.at, "key '" + e.key + "': a table is only meaningful for 'opt' (design options)");
-    for (const auto& [k, item] : v.table) {
-      if (!item.scalar()) return c.error(item.at, "opt." + k + ": expected a string, number or true/false");
-      plan.args.push_back(flag + "=" + k + "=" + item.text);
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      const auto& k = v.keys[i];
+      if (!v.items[i].scalar()) return c.error(v.items[i].at, "opt." + k + ": expected a string, number or true/false");
+      plan.args.push_back(flag + "=" + k + "=" + v.items[i].text);
     }
   } else if (v.kind == Value::Kind::kArray) {
     std::string joined;
@@ -140,7 +141,7 @@ void add_key(Checker& c, Plan& plan, CLI::Option& opt, const Entry& e, const std
 void check_values(Checker& c, const std::vector<const Entry*>& entries, const std::set<std::string>& produced) {
   for (const Entry* e : entries) {
     std::vector<const Value*> values{&e->value};
-    if (e->value.kind == Value::Kind::kArray) {
+    if (e->value.kind == Value::Kind::kArray || e->value.kind == Value::Kind::kTable) {
       values.clear();
       for (const auto& i : e->value.items) values.push_back(&i);
     }

@@ -56,11 +56,16 @@ Value convert(const toml::node& node, const std::string& key, const std::filesys
       break;
     case toml::node_type::table: {
       v.kind = Value::Kind::kTable;
-      for (const auto& [k, child] : *node.as_table())
-        v.table.emplace_back(std::string(k.str()), convert(child, key + "." + std::string(k.str()), path, depth + 1));
-      std::stable_sort(v.table.begin(), v.table.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.second.at.line, a.second.at.column) < std::tie(b.second.at.line, b.second.at.column);
+      std::vector<std::pair<std::string, const toml::node*>> children;
+      for (const auto& [k, child] : *node.as_table()) children.emplace_back(std::string(k.str()), &child);
+      std::stable_sort(children.begin(), children.end(), [](const auto& a, const auto& b) {
+        const auto pa = a.second->source().begin, pb = b.second->source().begin;
+        return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
       });
+      for (const auto& [k, child] : children) {
+        v.keys.push_back(k);
+        v.items.push_back(convert(*child, key + "." + k, path, depth + 1));
+      }
       break;
     }
     default:

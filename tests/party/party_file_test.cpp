@@ -32,9 +32,10 @@ TEST(PartyFile, KeysKeepTheirOrderLinesAndKinds) {
   ASSERT_EQ(top[1].value.items.size(), 2u);
   EXPECT_EQ(top[1].value.items[1].text, "b:2");
   EXPECT_EQ(top[2].key, "opt");
-  ASSERT_EQ(top[2].value.table.size(), 2u);
-  EXPECT_EQ(top[2].value.table[0].first, "k");
-  EXPECT_EQ(top[2].value.table[1].second.text, "0.5");
+  ASSERT_EQ(top[2].value.items.size(), 2u);
+  ASSERT_EQ(top[2].value.keys.size(), 2u);
+  EXPECT_EQ(top[2].value.keys[0], "k");
+  EXPECT_EQ(top[2].value.items[1].text, "0.5");
   EXPECT_EQ(top[3].value.text, "false");
   EXPECT_EQ(f.sections[1].name, "finetune");
   EXPECT_EQ(f.sections[1].entries[0].value.text, "3");

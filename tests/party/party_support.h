@@ -21,10 +21,21 @@
 namespace veil::party_test {
 namespace fs = std::filesystem;
 
+inline fs::path scratch_root() { return fs::temp_directory_path() / ("veil-party-test-" + std::to_string(::getpid())); }
+
+// Removes every test's scratch directory when the test program ends.
+struct RemoveScratch : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(scratch_root(), ec);
+  }
+};
+inline ::testing::Environment* const kRemoveScratch = ::testing::AddGlobalTestEnvironment(new RemoveScratch);
+
 // This test's scratch directory (made on first use, never wiped while the test runs).
 inline fs::path test_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const auto dir = fs::temp_directory_path() / ("veil-party-test-" + std::to_string(::getpid())) /
+  const auto dir = scratch_root() /
                    (info ? std::string(info->test_suite_name()) + "." + info->name() : std::string("veil"));
   fs::create_directories(dir);
   return dir;

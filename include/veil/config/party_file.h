@@ -28,8 +28,8 @@ struct Value {
   enum class Kind { kString, kInteger, kFloat, kBool, kArray, kTable };
   Kind kind = Kind::kString;
   std::string text;                                  // scalars: "8", "0.5", "true", "a string"
-  std::vector<Value> items;                          // kArray
-  std::vector<std::pair<std::string, Value>> table;  // kTable, in file order
+  std::vector<Value> items;       // kArray: the elements; kTable: the values, in file order
+  std::vector<std::string> keys;  // kTable: the key of each of `items`
   Position at;
   [[nodiscard]] bool scalar() const { return kind != Kind::kArray && kind != Kind::kTable; }
   [[nodiscard]] const char* kind_name() const;
