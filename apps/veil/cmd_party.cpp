@@ -335,7 +335,7 @@ std::string environment_used(const Plan& p) {
   return s;
 }
 
-pid_t g_child = 0;
+volatile sig_atomic_t g_child = 0;  // the running command, for forwarding SIGTERM/SIGINT
 void forward_signal(int sig) {
   if (g_child > 0) ::kill(g_child, sig);
 }
