@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <regex>
-#include <thread>
 
 #include "party/party_support.h"
 #include "veil/util/file_io.h"
@@ -18,20 +16,6 @@ using veil::testing::Child;
 using veil::testing::veil_binary;
 
 const fs::path kSource = VEIL_SOURCE_DIR;
-
-// Waits for "listening on HOST:PORT" from a started party.
-std::string listening_address(Child& c) {
-  static const std::regex listening("listening on (\\S+:[0-9]+)");
-  for (int i = 0; i < 1500; ++i) {
-    std::smatch m;
-    const auto text = c.out() + c.err();
-    if (std::regex_search(text, m, listening)) return m[1];
-    if (c.wait(0ms)) break;
-    std::this_thread::sleep_for(20ms);
-  }
-  ADD_FAILURE() << "no 'listening on':\n" << c.out() << c.err();
-  return "";
-}
 
 // The training keys both runs share, as file lines and as flags.
 const std::vector<std::pair<std::string, std::string>> kTraining = {

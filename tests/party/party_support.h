@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,21 @@ inline Result veil(const std::vector<std::string>& args, const std::vector<std::
   r.out = c.out();
   r.err = c.err();
   return r;
+}
+
+// Waits for "listening on HOST:PORT" from a started party; "" (and a test failure) if it exits.
+inline std::string listening_address(veil::testing::Child& c) {
+  using namespace std::chrono_literals;
+  static const std::regex listening("listening on (\\S+:[0-9]+)");
+  for (int i = 0; i < 1500; ++i) {
+    std::smatch m;
+    const auto text = c.out() + c.err();
+    if (std::regex_search(text, m, listening)) return m[1];
+    if (c.wait(0ms)) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ADD_FAILURE() << "no 'listening on':\n" << c.out() << c.err();
+  return "";
 }
 
 inline bool has_veil() { return fs::exists(veil::testing::veil_binary()); }
