@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <string_view>
 
 #include <c10/util/Exception.h>
@@ -52,7 +53,12 @@ int main(int argc, char** argv) {
     actions[after.back()] = std::move(a);
   };
   for (const auto& c : registered_commands()) add(c.adder);
-  add_environment_mirrors(app);  // VEIL_<OPTION> for every option of every command
+  try {
+    add_environment_mirrors(app);  // VEIL_<OPTION> for every option of every command
+  } catch (const std::logic_error& e) {  // an option named like a variable with another meaning
+    std::fprintf(stderr, "veil: internal error: %s\n", e.what());
+    return 1;
+  }
   // Exit codes (README.md, "The CLI"): 0 success, 2 usage or bad input (flags, files, data), 3 another
   // party failed or could not be reached (network, TLS, a peer's refusal), 1 anything else.
   try {
