@@ -21,7 +21,7 @@ const std::set<std::string>& reserved_names() {
       "VEIL_DENORMALS",   "VEIL_MALLOC",     "VEIL_HE_GEMM",      "VEIL_HE_SCALAR_NTT", "VEIL_HE_THREADS",
       "VEIL_JOBS",        "VEIL_GM",         "VEIL_CHROMIUM",     "VEIL_EVAL_OUT",    "VEIL_DEMO_MODEL",
       "VEIL_DEMO_PROMPT", "VEIL_FUZZ_SECONDS", "VEIL_SKIP_FUZZ",  "VEIL_TEST_DATA_DIR", "VEIL_OBF_OLD",
-      "VEIL_BENCH_PYTORCH_SCRIPT"};
+      "VEIL_BENCH_PYTORCH_SCRIPT", "VEIL_API_KEY", "VEIL_DEBUG_GROUPS"};
   return names;
 }
 

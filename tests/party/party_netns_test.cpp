@@ -61,7 +61,7 @@ TEST(PartyNetns, WorkerAndDataOwnerInTwoNamespacesOverMutualTls) {
   if (!ns.error.empty()) GTEST_SKIP() << ns.error;
   const auto dir = test_dir() / "netns";
   fs::remove_all(dir);
-  PartyPki pki(dir, {{"worker", "IP:10.77.0.2"}, {"owner", "DNS:data-owner"}});
+  PartyPki pki(dir, {{"worker", "IP:10.77.0.2,URI:veil://worker/w1"}, {"owner", "DNS:data-owner,URI:veil://data-owner/owner"}});
   if (!pki.error.empty()) GTEST_SKIP() << pki.error;
   fs::create_directories(dir / "models");
   fs::create_directory_symlink(kSource / "models/veil-austen-tiny", dir / "models/veil-austen-tiny");

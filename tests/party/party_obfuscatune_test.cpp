@@ -25,8 +25,8 @@ std::string tls(const std::string& who) {
 TEST(PartyObfuscatune, FourPartiesFromTheirFiles) {
   if (!has_veil()) GTEST_SKIP() << "no bin/veil";
   const auto dir = test_dir() / "obf";
-  PartyPki pki(dir, {{"worker", "IP:127.0.0.1"}, {"enclave", "IP:127.0.0.1"}, {"owner", "DNS:owner"},
-                     {"model-owner", "DNS:model-owner"}});
+  PartyPki pki(dir, {{"worker", "IP:127.0.0.1,URI:veil://worker/w1"}, {"enclave", "IP:127.0.0.1,URI:veil://enclave/e1"},
+                     {"owner", "DNS:owner,URI:veil://data-owner/owner"}, {"model-owner", "DNS:model-owner,URI:veil://model-owner/mo"}});
   if (!pki.error.empty()) GTEST_SKIP() << pki.error;
   fs::create_directories(dir / "models");
   fs::create_directory_symlink(kSource / "models/veil-austen-tiny", dir / "models/veil-austen-tiny");

@@ -27,7 +27,7 @@ const std::vector<std::pair<std::string, std::string>> kTraining = {
 std::pair<std::string, std::string> party_and_direct(const std::string& design, const fs::path& model) {
   const auto dir = test_dir() / design;
   fs::remove_all(dir);
-  PartyPki pki(dir, {{"worker", "IP:127.0.0.1"}, {"owner", "DNS:owner"}});
+  PartyPki pki(dir, {{"worker", "IP:127.0.0.1,URI:veil://worker/w1"}, {"owner", "DNS:owner,URI:veil://data-owner/owner"}});
   if (!pki.error.empty()) {
     ADD_FAILURE() << pki.error;
     return {};

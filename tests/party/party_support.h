@@ -88,7 +88,8 @@ inline void write(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
-// certs/ca.pem and, for each party, certs/<name>.pem and .key with subjectAltName `san`.
+// certs/ca.pem and, for each party, certs/<name>.pem and .key with subjectAltName `san` (give each
+// its identity, URI:veil://ROLE/NAME, which transport authorization requires: docs/transport.md).
 struct PartyPki {
   std::string error;
   explicit PartyPki(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& parties) {
