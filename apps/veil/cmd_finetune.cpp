@@ -30,7 +30,7 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--enclave", c->parties.enclave,
                   "obfuscatune: fine-tune inside this attested enclave, host:port (no --model; --opt measurement=HEX)");
   auto enclave_opts = std::make_shared<std::map<std::string, std::string>>();  // flags standing for --opt keys
-  cmd->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t) { (*enclave_opts)["allow-simulated"] = "1"; },
+  cmd->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t n) { if (n > 0) (*enclave_opts)["allow-simulated"] = "1"; },
                          "--enclave: accept a SIMULATED attestation report (loud warning; docs/tee.md)");
   cmd->add_option_function<std::string>("--attestation-key", [enclave_opts](const std::string& v) { (*enclave_opts)["attestation-key"] = v; },
                                         "--enclave: the simulated attester's pinned public key, hex or file");

@@ -53,7 +53,7 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   obf->add_option("--enclave", o->he_parties.enclave, "generate inside this attested enclave (host:port; --opt measurement=HEX)");
   obf->add_option("--tls-server-name", o->he_parties.tls_server_name, "name the enclave's or workers' certificates carry");
   auto enclave_opts = std::make_shared<std::map<std::string, std::string>>();  // flags standing for --opt keys
-  obf->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t) { (*enclave_opts)["allow-simulated"] = "1"; },
+  obf->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t n) { if (n > 0) (*enclave_opts)["allow-simulated"] = "1"; },
                          "--enclave: accept a SIMULATED attestation report (loud warning; docs/tee.md)");
   obf->add_option_function<std::string>("--attestation-key", [enclave_opts](const std::string& v) { (*enclave_opts)["attestation-key"] = v; },
                                         "--enclave: the simulated attester's pinned public key, hex or file");
