@@ -89,6 +89,7 @@ TEST(InitCheckpoint, PresetsRoundTripThroughVeilInfo) {
     EXPECT_EQ(logits.size(-1), c.vocab_size);
     EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
   }
+  fs::remove_all(dir);
 }
 
 TEST(InitCheckpoint, ShardsHaveAValidIndexAndLoadLikeOneFile) {
@@ -115,6 +116,7 @@ TEST(InitCheckpoint, ShardsHaveAValidIndexAndLoadLikeOneFile) {
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) EXPECT_TRUE(at::equal(t, b.at(name))) << name;
   EXPECT_EQ(read_model(dir / "sharded").config.num_parameters(), tiny_llama().num_parameters());
+  fs::remove_all(dir);
 }
 
 TEST(InitCheckpoint, SameSeedSameBytesOtherSeedOtherBytes) {
@@ -137,6 +139,7 @@ TEST(InitCheckpoint, SameSeedSameBytesOtherSeedOtherBytes) {
   (void)init_checkpoint(dir / "d", tiny_gpt2(), o);
   const auto x = checkpoint::load_weights(dir / "a"), y = checkpoint::load_weights(dir / "d");
   for (const auto& [name, t] : x) EXPECT_TRUE(at::equal(t, y.at(name))) << name;
+  fs::remove_all(dir);
 }
 
 TEST(InitCheckpoint, EveryDtypeLoadsWithTheFamilysInitStatistics) {
@@ -166,6 +169,7 @@ TEST(InitCheckpoint, EveryDtypeLoadsWithTheFamilysInitStatistics) {
   EXPECT_TRUE(at::equal(f32.at("transformer.h.1.ln_1.weight"), at::ones({32})));
   EXPECT_TRUE(at::equal(f32.at("transformer.h.1.attn.c_attn.bias"), at::zeros({96})));
   EXPECT_FALSE(f32.count("lm_head.weight")) << "a tied head is not stored";
+  fs::remove_all(dir);
 }
 
 TEST(InitCheckpoint, BadInputIsOneClearError) {
