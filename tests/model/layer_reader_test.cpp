@@ -61,6 +61,7 @@ TEST(ModelReader, LayersEqualTheWholeModelsForBothFamilies) {
   expect_same_layers(write_model(dir / "llama", llama));
   expect_same_layers(write_model(dir / "gpt2", gpt2));
   expect_same_layers(write_model(dir / "llama-sharded", llama, 1 << 18));
+  fs::remove_all(dir);
 }
 
 TEST(ModelReader, GptCheckpointsWithoutTheTransformerPrefixAreRead) {
@@ -73,6 +74,7 @@ TEST(ModelReader, GptCheckpointsWithoutTheTransformerPrefixAreRead) {
   checkpoint::save_safetensors(dir / "bare" / "model.safetensors", bare);
   fs::copy_file(src / "config.json", dir / "bare" / "config.json");
   EXPECT_TRUE(at::equal(ModelReader(dir / "bare").linear(1, Proj::kCFc), ModelReader(src).linear(1, Proj::kCFc)));
+  fs::remove_all(dir);
 }
 
 TEST(ModelReader, CraftedCheckpointsAreOneClearError) {
@@ -112,6 +114,7 @@ TEST(ModelReader, CraftedCheckpointsAreOneClearError) {
   expect_error([&] { (void)ModelReader(missing).linear(1, Proj::kQ); }, q);
   // Tensors outside the party's layers are not read, so their damage does not stop it.
   EXPECT_NO_THROW((void)ModelReader(nan).linear(0, Proj::kQ));
+  fs::remove_all(dir);
 }
 
 }  // namespace
