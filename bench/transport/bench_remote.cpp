@@ -39,6 +39,7 @@
 #include "designs/plain/pipeline.h"
 #include "designs/plain/remote_executor.h"
 #include "designs/plain/worker.h"
+#include "veil/model/presets.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
@@ -128,30 +129,10 @@ model::ModelConfig make_config(const std::string& name, int layers) {
   if (name == "stories260k") {
     c = model::read_model(stories_dir()).config;
   } else if (name == "gpt2") {
-    c.family = model::Family::kGpt2;
-    c.vocab_size = 50257;
-    c.hidden_size = 768;
-    c.num_layers = 12;
-    c.num_heads = 12;
-    c.num_kv_heads = 12;
-    c.head_dim = 64;
-    c.intermediate_size = 3072;
-    c.max_position_embeddings = 1024;
-    c.hidden_act = "gelu_new";
-    c.tie_word_embeddings = true;
+    c = model::gpt2_small();
   } else if (name == "llama1b") {
-    c.family = model::Family::kLlama;
-    c.vocab_size = 128256;
-    c.hidden_size = 2048;
-    c.num_layers = 16;
-    c.num_heads = 32;
-    c.num_kv_heads = 8;
-    c.head_dim = 64;
-    c.intermediate_size = 8192;
-    c.max_position_embeddings = 131072;
-    c.rope_theta = 500000.0;
-    c.hidden_act = "silu";
-    c.tie_word_embeddings = true;
+    c = model::llama3_2_1b();
+    c.rope_scaling.reset();  // the figures have always been measured without RoPE scaling
   } else {
     throw std::invalid_argument("--model takes gpt2, llama1b, stories260k (got '" + name + "')");
   }

@@ -16,6 +16,7 @@
 #include "veil/he/serialization.h"
 #include "veil/model/loader.h"
 #include "veil/model/projection.h"
+#include "veil/model/presets.h"
 #include "veil/transport/in_process.h"
 #include "veil/transport/service.h"
 #include "veil/train/design.h"
@@ -71,15 +72,7 @@ TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
 }
 
 TEST(HeLoraParameters, MeetTheSecurityTableForLlama1BShape) {
-  model::ModelConfig c;
-  c.family = model::Family::kLlama;
-  c.hidden_size = 2048;
-  c.intermediate_size = 8192;
-  c.num_layers = 16;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 64;
-  c.vocab_size = 128256;
+  const model::ModelConfig c = model::llama3_2_1b();
   auto p = parameters_for(c, 8, 8);
   EXPECT_EQ(security_bits(p), 128);
   // The vocabulary and the fused gate/up gradient are chunked at 8192: log q = 54 keeps N = 2048.
