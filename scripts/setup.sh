@@ -9,7 +9,9 @@ PACKAGES=(
   libopenblas0-pthread                  # without it libtorch falls back to reference BLAS (25x slower GEMMs here)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   nlohmann-json3-dev libcli11-dev libssl-dev openssl
+  libtomlplusplus-dev                   # `veil party --config FILE` (TOML)
   libpcre2-dev                           # Unicode regexes of tokenizer.json pre-tokenizers (\p{L}, lookahead)
+  libcpp-httplib-dev                     # veil serve's HTTP(S) server (src/serve)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev               # libFuzzer targets
   r-cran-janeaustenr                     # public-domain text for the embedded default model
@@ -27,5 +29,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq || echo "setup: apt-get update failed; trying with the cached package lists" >&2
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The official OpenAI Node client for veil serve's real-client test (tests/serve/node, pinned by
+# its package-lock.json). Node itself is not a Debian dependency here: without it the test skips.
+if command -v npm >/dev/null 2>&1; then
+  (cd "$(dirname "$0")/../tests/serve/node" && npm ci --no-audit --no-fund --silent) ||
+    echo "setup: npm ci in tests/serve/node failed; the OpenAI client test will try again" >&2
+else
+  echo "setup: node/npm not found; tests/serve's OpenAI Node client test will be skipped" >&2
 fi
 echo "setup: all dependencies present" >&2

@@ -8,14 +8,16 @@
 #include "command.h"
 #include "veil/designs/obfuscatune/enclave_service.h"
 #include "veil/tee/attestation.h"
+#include "veil/tee/signing.h"
 #include "veil/transport/serve.h"
 #include "veil/util/check.h"
+#include "veil/util/file_io.h"
 
 namespace veil::cli {
 namespace {
 
 struct EnclaveFlags {
-  std::string listen, workers, scratch;
+  std::string listen, workers, scratch, model_owner_key, attestation_key_out;
   std::vector<std::string> opts;
   std::string tls_cert, tls_key, tls_ca, tls_server_name;
   bool insecure = false, print_measurement = false;
@@ -51,6 +53,10 @@ int run_enclave(const EnclaveFlags& f) {
   s.parties.tls_server_name = f.tls_server_name;
   s.parties.insecure = f.insecure;
   s.scratch = f.scratch;
+  VEIL_CHECK_ARG(!f.model_owner_key.empty(),
+                 "--model-owner-key FILE is required: the model owner's public key (PEM key or certificate); the "
+                 "enclave accepts only a model signed by it, and the measurement covers it");
+  s.model_owner_key = tee::VerifyKey::load_pem(f.model_owner_key).der();
   if (f.print_measurement) {
     std::printf("%s\n", tee::measure_self(s.measured_config()).c_str());
     return 0;
@@ -59,7 +65,10 @@ int run_enclave(const EnclaveFlags& f) {
   VEIL_CHECK_ARG(f.max_message_mb > 0 && f.max_message_mb <= 1 << 20, "--max-message-mb must be in (0, 1048576]");
   for (const auto& w : s.parties.workers) (void)transport::parse_address(w);
   (void)transport::parse_address(f.listen);
-  designs::obfuscatune::EnclaveParty party(std::move(s), std::make_shared<tee::SimulatedAttester>());
+  auto attester = std::make_shared<tee::SimulatedAttester>();
+  const std::string attestation_key = tee::to_hex(attester->public_key());
+  if (!f.attestation_key_out.empty()) util::write_file_atomic(f.attestation_key_out, attestation_key + "\n");
+  designs::obfuscatune::EnclaveParty party(std::move(s), attester);
   auto service = std::make_shared<transport::Service>("enclave");
   party.install(*service);
 
@@ -77,6 +86,10 @@ int run_enclave(const EnclaveFlags& f) {
                f.workers.empty() ? "one in-process (single-machine mode)" : f.workers.c_str());
   if (server->stream_port() > 0)
     std::fprintf(stderr, "veil enclave: calls also on the TLS stream at port %d (docs/transport.md)\n", server->stream_port());
+  std::fprintf(stderr,
+               "veil enclave: simulated attestation key %s (verifiers pin it: --allow-simulated --attestation-key); "
+               "session %s\n",
+               attestation_key.c_str(), tee::to_hex(party.session()).c_str());
   std::printf("veil enclave: listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
@@ -95,6 +108,11 @@ Action add_enclave(CLI::App& app, const CommonOptions&) {
       ->capture_default_str();
   cmd->add_option("--workers", f->workers, "the workers (`veil worker --design obfuscatune`), host:port,...; none: in-process");
   cmd->add_option("--opt", f->opts, "obfuscatune option key=value (repeatable; part of the measurement)");
+  cmd->add_option("--model-owner-key", f->model_owner_key,
+                  "the model owner's public key (PEM public key or certificate): only a model signed by it is "
+                  "accepted (required; part of the measurement)");
+  cmd->add_option("--attestation-key-out", f->attestation_key_out,
+                  "write the simulated attestation public key (hex) here, for verifiers' --attestation-key");
   cmd->add_option("--scratch", f->scratch, "RAM directory for plaintext files the fine-tune reads (default /dev/shm)");
   cmd->add_option("--tls-cert", f->tls_cert, "this enclave's certificate (PEM), served and presented to workers");
   cmd->add_option("--tls-key", f->tls_key, "this enclave's private key (PEM)");

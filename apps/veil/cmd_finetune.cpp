@@ -29,6 +29,13 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--workers", *workers, "worker addresses host:port,host:port (layers split in contiguous ranges)");
   cmd->add_option("--enclave", c->parties.enclave,
                   "obfuscatune: fine-tune inside this attested enclave, host:port (no --model; --opt measurement=HEX)");
+  auto enclave_opts = std::make_shared<std::map<std::string, std::string>>();  // flags standing for --opt keys
+  cmd->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t n) { if (n > 0) (*enclave_opts)["allow-simulated"] = "1"; },
+                         "--enclave: accept a SIMULATED attestation report (loud warning; docs/tee.md)");
+  cmd->add_option_function<std::string>("--attestation-key", [enclave_opts](const std::string& v) { (*enclave_opts)["attestation-key"] = v; },
+                                        "--enclave: the simulated attester's pinned public key, hex or file");
+  cmd->add_option_function<std::string>("--session-key", [enclave_opts](const std::string& v) { (*enclave_opts)["session-key"] = v; },
+                                        "--enclave: the data owner's session key (PEM; created when missing)");
   cmd->add_option("--tls-cert", c->parties.tls_cert, "this party's TLS certificate (PEM)")->envname("VEIL_TLS_CERT");
   cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
   cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
@@ -57,13 +64,16 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--layout", *layout, "pack | pad (default: pack for text, pad for prompt/completion)");
   cmd->add_option("--seed", c->seed, "seed for adapter initialisation and data order");
   cmd->add_flag("--resume", c->resume, "continue from --out/checkpoints/latest");
-  return [c, targets, layout, opts, workers, &common] {
+  return [c, targets, layout, opts, workers, enclave_opts, &common] {
     for (const auto& kv : *opts) {
       auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)
         throw std::invalid_argument("--opt '" + kv + "': expected key=value");
       c->design_options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    if (!enclave_opts->empty() && c->parties.enclave.empty())
+      throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
+    for (const auto& [k, v] : *enclave_opts) c->design_options[k] = v;
     for (std::size_t pos = 0; !workers->empty() && pos <= workers->size();) {
       auto comma = workers->find(',', pos);
       auto item = workers->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);

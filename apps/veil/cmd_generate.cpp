@@ -52,13 +52,23 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   auto* obf = cmd->add_option_group("obfuscatune", "obfuscated generation (--design obfuscatune; docs/designs/obfuscatune.md)");
   obf->add_option("--enclave", o->he_parties.enclave, "generate inside this attested enclave (host:port; --opt measurement=HEX)");
   obf->add_option("--tls-server-name", o->he_parties.tls_server_name, "name the enclave's or workers' certificates carry");
-  return [o] {
+  auto enclave_opts = std::make_shared<std::map<std::string, std::string>>();  // flags standing for --opt keys
+  obf->add_flag_function("--allow-simulated", [enclave_opts](std::int64_t n) { if (n > 0) (*enclave_opts)["allow-simulated"] = "1"; },
+                         "--enclave: accept a SIMULATED attestation report (loud warning; docs/tee.md)");
+  obf->add_option_function<std::string>("--attestation-key", [enclave_opts](const std::string& v) { (*enclave_opts)["attestation-key"] = v; },
+                                        "--enclave: the simulated attester's pinned public key, hex or file");
+  obf->add_option_function<std::string>("--session-key", [enclave_opts](const std::string& v) { (*enclave_opts)["session-key"] = v; },
+                                        "--enclave: the data owner's session key (PEM; created when missing)");
+  return [o, enclave_opts] {
     std::map<std::string, std::string> opts;
     for (const auto& kv : o->he_opts) {
       const auto eq = kv.find('=');
       VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
       opts[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    if (!enclave_opts->empty() && o->he_parties.enclave.empty())
+      throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
+    for (const auto& [k, v] : *enclave_opts) opts[k] = v;
     for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
       comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
       if (comma > pos) o->he_parties.workers.push_back(o->he_workers.substr(pos, comma - pos));
@@ -71,7 +81,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
       designs::obfuscatune::EnclaveGenerate req{o->prompt, o->gen, !o->no_eos_stop};
       req.gen.stop_tokens = o->stop;
       auto e = designs::obfuscatune::connect_attested(o->he_parties, opts);
-      std::printf("%s\n", designs::obfuscatune::generate_in_enclave(*e.endpoint, e.report, req, o->adapter).text.c_str());
+      std::printf("%s\n",
+                  designs::obfuscatune::generate_in_enclave(*e.endpoint, e.report, *e.session_key, req, o->adapter).text.c_str());
       return 0;
     }
     VEIL_CHECK_ARG(!o->model.empty(), "--model is required");

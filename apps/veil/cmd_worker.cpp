@@ -23,6 +23,9 @@ struct WorkerFlags {
   int stream_port = 0;
   int max_calls = 8;
   double grace_s = 30;
+  bool audit_full = false;
+  std::uint64_t audit_sample = 16;
+  double audit_max_mb = 1024;
 };
 
 // "A:B" → [A, B); "A:" → [A, end); "" → everything.
@@ -58,7 +61,7 @@ std::map<std::string, std::string> parse_opts(const std::vector<std::string>& op
 // (at most 10 s) before the reply.
 void register_echo_worker() {
   designs::register_worker("echo", [](transport::Service& service, const designs::WorkerContext&) {
-    service.on("echo.echo", [](const transport::Message& m) {
+    service.on("echo.echo", transport::kWorkerCallers, [](const transport::Message& m) {
       if (!m.ints.empty() && m.ints[0] > 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(m.ints[0], 10000)));
       transport::Message r = m;
@@ -81,7 +84,14 @@ int run_worker(const WorkerFlags& f) {
   ctx.options = parse_opts(f.opts);
 
   auto service = std::make_shared<transport::Service>(f.party);
-  if (!f.audit_dir.empty()) service->set_tap(std::make_shared<transport::DirectoryTap>(f.audit_dir));
+  VEIL_CHECK_ARG(f.audit_max_mb >= 0, "--audit-max-mb must be non-negative (0: no cap)");
+  if (!f.audit_dir.empty()) {
+    transport::AuditOptions ao;
+    ao.full = f.audit_full;
+    ao.sample_every = f.audit_sample;
+    ao.max_bytes = static_cast<std::uint64_t>(f.audit_max_mb * (1 << 20));
+    service->set_tap(std::make_shared<transport::DirectoryTap>(f.audit_dir, ao));
+  }
   designs::install_worker(f.design, *service, ctx);
 
   transport::ServeOptions so;
@@ -127,7 +137,14 @@ Action add_worker(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--tls-key", f->tls_key, "this worker's private key (PEM)");
   cmd->add_option("--tls-ca", f->tls_ca, "CA that signs the clients (data owner, enclave) this worker serves (PEM)");
   cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
-  cmd->add_option("--audit-dir", f->audit_dir, "record every message received and sent here (index.jsonl + message files)");
+  cmd->add_option("--audit-dir", f->audit_dir,
+                  "record what this worker received and sent here: every message indexed and hashed, the bytes of a "
+                  "sample kept (docs/transport.md, Audit taps)");
+  cmd->add_flag("--audit-full", f->audit_full, "keep the bytes of every message in --audit-dir, not only a sample");
+  cmd->add_option("--audit-sample", f->audit_sample, "without --audit-full: keep the bytes of every Nth message (0: hashes only)")
+      ->capture_default_str();
+  cmd->add_option("--audit-max-mb", f->audit_max_mb, "stop keeping message bytes past this many MiB (0: no cap)")
+      ->capture_default_str();
   cmd->add_option("--party", f->party, "this party's name in audit records")->capture_default_str();
   cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
   cmd->add_option("--max-calls", f->max_calls, "requests handled at once (memory bound)")->capture_default_str();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,15 @@ struct CommonOptions {
 };
 void add_common_options(CLI::App& app, CommonOptions& opts);
 void apply_common_options(const CommonOptions& opts);
+
+// Environment mirrors (env_mirrors.cpp): every option of every command, registered or future, gets
+// VEIL_<LONG_NAME> (--tls-cert -> VEIL_TLS_CERT) unless it names its own; call once after all
+// commands are registered. Throws std::logic_error if a mirror would be a variable Veil reads for
+// another purpose (VEIL_WIRE, VEIL_SHARED_DIR, ...).
+std::string environment_name(const std::string& long_name);
+void add_environment_mirrors(CLI::App& app);
+// `message` (a parse error) plus which environment variable gave the offending value, if one did.
+std::string explain_environment(CLI::App& app, const std::string& message, int argc, char** argv);
 
 // Blocks until SIGTERM or SIGINT, then shuts `server` down gracefully (calls in flight finish).
 // `who` prefixes the message ("veil worker").

@@ -1,7 +1,9 @@
 // veil: private fine-tuning and inference of language models. See `veil --help`.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <string_view>
 
 #include <c10/util/Exception.h>
@@ -9,8 +11,12 @@
 #include "command.h"
 #include "veil/designs/registry.h"
 #include "veil/runtime/threads.h"
+#include "veil/transport/errors.h"
 
 namespace {
+
+constexpr int kExitUsage = 2;  // bad flags, files or data
+constexpr int kExitPeer = 3;   // another party failed, refused or could not be reached
 
 // Parties that wait on another party between their own GEMMs: `veil worker` and `veil enclave`,
 // and any command given remote workers or an enclave. OpenBLAS threads that spin while the other
@@ -23,6 +29,8 @@ bool waits_on_other_parties(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (a == "--workers" || a.starts_with("--workers=") || a == "--enclave" || a.starts_with("--enclave=")) return true;
   }
+  for (const char* env : {"VEIL_WORKERS", "VEIL_ENCLAVE"})  // their environment mirrors
+    if (const char* v = std::getenv(env); v && *v) return true;
   return false;
 }
 
@@ -46,17 +54,36 @@ int main(int argc, char** argv) {
   };
   for (const auto& c : registered_commands()) add(c.adder);
   try {
+    add_environment_mirrors(app);  // VEIL_<OPTION> for every option of every command
+  } catch (const std::logic_error& e) {  // an option named like a variable with another meaning
+    std::fprintf(stderr, "veil: internal error: %s\n", e.what());
+    return 1;
+  }
+  // Exit codes (README.md, "The CLI"): 0 success, 2 usage or bad input (flags, files, data), 3 another
+  // party failed or could not be reached (network, TLS, a peer's refusal), 1 anything else.
+  try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "veil: error: %s\nRun with --help for more information.\n",
+                 explain_environment(app, e.what(), argc, argv).c_str());
+    return kExitUsage;
   }
   try {
     apply_common_options(common);
     for (auto* sub : app.get_subcommands()) return actions.at(sub)();
-    return 2;
+    return kExitUsage;
+  } catch (const veil::transport::TransportError& e) {
+    std::fprintf(stderr, "veil: error: %s\n", e.what());
+    return kExitPeer;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "veil: error: %s\n", e.what());
-    return 2;
+    return kExitUsage;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "veil: error: %s\n", e.what_without_backtrace());
     return 1;

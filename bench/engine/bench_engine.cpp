@@ -32,6 +32,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "veil/model/presets.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/config.h"
 #include "veil/model/family.h"
@@ -92,33 +93,12 @@ int default_steps(const std::string& m) { return m == "gpt2" ? 5 : 3; }
 int default_layers(const std::string& m) { return m == "gpt2" ? 12 : 2; }
 
 veil::model::ModelConfig make_config(const std::string& name, int layers) {
-  using veil::model::Family;
   veil::model::ModelConfig c;
   if (name == "gpt2") {
-    c.family = Family::kGpt2;
-    c.vocab_size = 50257;
-    c.hidden_size = 768;
-    c.num_layers = 12;
-    c.num_heads = 12;
-    c.num_kv_heads = 12;
-    c.head_dim = 64;
-    c.intermediate_size = 3072;
-    c.max_position_embeddings = 1024;
-    c.hidden_act = "gelu_new";
-    c.tie_word_embeddings = true;
+    c = veil::model::gpt2_small();
   } else if (name == "llama1b") {
-    c.family = Family::kLlama;
-    c.vocab_size = 128256;
-    c.hidden_size = 2048;
-    c.num_layers = 16;
-    c.num_heads = 32;
-    c.num_kv_heads = 8;
-    c.head_dim = 64;
-    c.intermediate_size = 8192;
-    c.max_position_embeddings = 131072;
-    c.rope_theta = 500000.0;
-    c.hidden_act = "silu";
-    c.tie_word_embeddings = true;
+    c = veil::model::llama3_2_1b();
+    c.rope_scaling.reset();  // the figures have always been measured without RoPE scaling
   } else {
     throw std::invalid_argument("--model must be gpt2, llama1b or both (got '" + name + "')");
   }

@@ -26,6 +26,7 @@
 
 #include "designs/guarded/client.h"
 #include "veil/designs/registry.h"
+#include "veil/model/presets.h"
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/threads.h"
@@ -38,18 +39,8 @@ using namespace veil;
 namespace {
 
 model::ModelConfig shape(const std::string& name, int layers) {
-  model::ModelConfig c;
-  if (name == "gpt2-small") {
-    c.family = model::Family::kGpt2;
-    c.vocab_size = 50257, c.hidden_size = 768, c.num_layers = 12, c.num_heads = 12, c.num_kv_heads = 12;
-    c.head_dim = 64, c.intermediate_size = 3072, c.max_position_embeddings = 1024, c.hidden_act = "gelu_new";
-  } else {
-    c.family = model::Family::kLlama;
-    c.vocab_size = 128256, c.hidden_size = 2048, c.num_layers = 16, c.num_heads = 32, c.num_kv_heads = 8;
-    c.head_dim = 64, c.intermediate_size = 8192, c.max_position_embeddings = 131072, c.rope_theta = 500000.0;
-    c.hidden_act = "silu";
-  }
-  c.tie_word_embeddings = true;
+  model::ModelConfig c = model::preset(name == "gpt2-small" ? "gpt2-small" : "llama-3.2-1b");
+  c.rope_scaling.reset();  // the figures have always been measured without RoPE scaling
   if (layers > 0) c.num_layers = layers;
   c.validate();
   return c;
@@ -123,6 +114,8 @@ StepTiming step_time(const fs::path& dir, const std::string& design, std::map<st
   cfg.design = design;
   cfg.design_options = std::move(opts);
   cfg.lora.r = 8;
+  cfg.batch_size = 1;  // the split server sees every micro-batch at [batch_size, seq_len]
+  cfg.seq_len = seq;
   auto s = train::open_design(cfg);
   train::OptimConfig oc;
   oc.total_steps = steps + 1;

@@ -38,6 +38,7 @@
 #include "veil/he/serialization.h"
 #include "veil/he/quantize.h"
 #include "veil/designs/registry.h"
+#include "veil/model/presets.h"
 #include "veil/model/generate.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/threads.h"
@@ -89,37 +90,13 @@ double step_seconds(train::DesignSession& s, std::span<const train::MicroBatch> 
   return median(t);
 }
 
-model::ModelConfig gpt2_small() {
-  model::ModelConfig c;
-  c.family = model::Family::kGpt2;
-  c.hidden_size = 768;
-  c.intermediate_size = 3072;
-  c.num_layers = 12;
-  c.num_heads = 12;
-  c.num_kv_heads = 12;
-  c.head_dim = 64;
-  c.vocab_size = 50257;
-  c.max_position_embeddings = 1024;
-  c.tie_word_embeddings = true;
-  c.hidden_act = "gelu_new";
-  return c;
-}
+using model::gpt2_small;
 
 model::ModelConfig llama_1b(int layers) {
-  model::ModelConfig c;
-  c.family = model::Family::kLlama;
-  c.hidden_size = 2048;
-  c.intermediate_size = 8192;
+  model::ModelConfig c = model::llama3_2_1b();
   c.num_layers = layers;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 64;
-  c.vocab_size = 128256;
-  c.max_position_embeddings = 2048;
-  c.norm_eps = 1e-5;
-  c.rope_theta = 500000;
-  c.tie_word_embeddings = true;
-  c.hidden_act = "silu";
+  c.max_position_embeddings = 2048;  // the figures have always been measured with these two
+  c.rope_scaling.reset();
   return c;
 }
 

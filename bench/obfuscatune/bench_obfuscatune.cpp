@@ -34,6 +34,7 @@
 #include "veil/designs/obfuscatune/enclave.h"
 #include "veil/designs/obfuscatune/secret_rng.h"
 #include "veil/designs/registry.h"
+#include "veil/model/presets.h"
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
 #include "veil/runtime/allocator.h"
@@ -103,25 +104,12 @@ double load_average() {
 veil::model::ModelConfig make_config(const std::string& name, int layers, std::int64_t vocab) {
   veil::model::ModelConfig c;
   if (name == "gpt2") {
-    c.family = veil::model::Family::kGpt2;
-    c.hidden_size = 768;
+    c = veil::model::gpt2_small();
     c.num_layers = 2;
-    c.num_heads = c.num_kv_heads = 12;
-    c.head_dim = 64;
-    c.intermediate_size = 3072;
-    c.max_position_embeddings = 1024;
-    c.hidden_act = "gelu_new";
   } else if (name == "llama1b") {
-    c.family = veil::model::Family::kLlama;
-    c.hidden_size = 2048;
+    c = veil::model::llama3_2_1b();
     c.num_layers = 1;
-    c.num_heads = 32;
-    c.num_kv_heads = 8;
-    c.head_dim = 64;
-    c.intermediate_size = 8192;
-    c.max_position_embeddings = 131072;
-    c.rope_theta = 500000.0;
-    c.hidden_act = "silu";
+    c.rope_scaling.reset();  // the figures have always been measured without RoPE scaling
   } else {
     throw std::invalid_argument("--model must be gpt2, llama1b or both (got '" + name + "')");
   }

@@ -14,7 +14,7 @@
 //   local          PlainExecutor, micro-batches one after the other (what the local design runs)
 //   in-process     RemoteExecutor -> worker Service through the codec, no socket
 //   grpc           gRPC over loopback, --insecure
-//   grpc-mtls      gRPC over loopback, mutual TLS (certificates made with the openssl command)
+//   grpc-mtls      gRPC over loopback, mutual TLS (certificates from veil's issuer, pki.h)
 // each with 1 and 2 workers (layers split in halves), micro-batches pipelined (--in-flight, default
 // 2, as `veil finetune --design plain` runs them). Prints medians over the timed steps, the ratios
 // to local, bytes per token per party, then exactly one JSON line.
@@ -39,6 +39,7 @@
 #include "designs/plain/pipeline.h"
 #include "designs/plain/remote_executor.h"
 #include "designs/plain/worker.h"
+#include "veil/model/presets.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/family.h"
 #include "veil/model/loader.h"
@@ -47,6 +48,7 @@
 #include "veil/train/trainer.h"
 #include "veil/transport/connect.h"
 #include "veil/transport/in_process.h"
+#include "veil/transport/pki.h"
 #include "veil/transport/serve.h"
 #include "veil/transport/service.h"
 
@@ -79,8 +81,9 @@ std::vector<std::string> split_list(const std::string& s) {
   }
 }
 
-// A CA and one certificate (subjectAltName localhost and 127.0.0.1, for server and client use)
-// that both sides present, made with the openssl command in a temporary directory.
+// A CA and one certificate (veil://data-owner/bench, subjectAltName localhost and 127.0.0.1, for
+// server and client use) that both sides present, made with veil's issuer (`veil cert issue`) in a
+// temporary directory.
 struct Certs {
   fs::path dir, ca, cert, key;
   ~Certs() {
@@ -91,19 +94,17 @@ struct Certs {
 std::unique_ptr<Certs> make_certs() {
   auto c = std::make_unique<Certs>();
   c->dir = fs::temp_directory_path() / ("veil_bench_remote_" + std::to_string(::getpid()));
-  fs::create_directories(c->dir);
-  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  const std::string cmd =
-      "cd '" + c->dir.string() + "' && openssl req -x509" + ec + " -keyout ca.key -out ca.pem -days 2 -subj /CN=veil-bench-ca" +
-      " && openssl req" + ec + " -keyout party.key -out party.csr -subj /CN=localhost" +
-      " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext.cnf" +
-      " && openssl x509 -req -in party.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out party.pem" +
-      " >openssl.log 2>&1";
-  if (std::system(cmd.c_str()) != 0)
-    throw std::runtime_error("the openssl command could not make test certificates (see " + c->dir.string() + "/openssl.log)");
-  c->ca = c->dir / "ca.pem";
-  c->cert = c->dir / "party.pem";
-  c->key = c->dir / "party.key";
+  fs::remove_all(c->dir);
+  c->ca = transport::pki::init_ca(c->dir / "ca", {}).cert;
+  transport::pki::CertRequest r;
+  r.role = transport::Role::kDataOwner;
+  r.name = "bench";
+  r.dns = {"localhost"};
+  r.ips = {"127.0.0.1"};
+  r.days = 2;
+  const auto f = transport::pki::issue_certificate(c->dir / "ca", r, c->dir / "party");
+  c->cert = f.cert;
+  c->key = f.key;
   return c;
 }
 
@@ -128,30 +129,10 @@ model::ModelConfig make_config(const std::string& name, int layers) {
   if (name == "stories260k") {
     c = model::read_model(stories_dir()).config;
   } else if (name == "gpt2") {
-    c.family = model::Family::kGpt2;
-    c.vocab_size = 50257;
-    c.hidden_size = 768;
-    c.num_layers = 12;
-    c.num_heads = 12;
-    c.num_kv_heads = 12;
-    c.head_dim = 64;
-    c.intermediate_size = 3072;
-    c.max_position_embeddings = 1024;
-    c.hidden_act = "gelu_new";
-    c.tie_word_embeddings = true;
+    c = model::gpt2_small();
   } else if (name == "llama1b") {
-    c.family = model::Family::kLlama;
-    c.vocab_size = 128256;
-    c.hidden_size = 2048;
-    c.num_layers = 16;
-    c.num_heads = 32;
-    c.num_kv_heads = 8;
-    c.head_dim = 64;
-    c.intermediate_size = 8192;
-    c.max_position_embeddings = 131072;
-    c.rope_theta = 500000.0;
-    c.hidden_act = "silu";
-    c.tie_word_embeddings = true;
+    c = model::llama3_2_1b();
+    c.rope_scaling.reset();  // the figures have always been measured without RoPE scaling
   } else {
     throw std::invalid_argument("--model takes gpt2, llama1b, stories260k (got '" + name + "')");
   }
@@ -176,7 +157,7 @@ std::unique_ptr<Deployment> deploy(const model::ModelConfig& cfg, const model::L
     auto svc = std::make_shared<transport::Service>("worker-" + std::to_string(i));
     plain::install_handlers(*svc, std::make_shared<const plain::LayerWeights>(cfg, linear, first, last));
     if (wire == "in-process") {
-      ws.push_back({transport::connect_in_process(svc), first, last});
+      ws.push_back({transport::connect_in_process(svc, transport::Peer::identified(transport::Role::kDataOwner, "bench")), first, last});
       continue;
     }
     transport::TlsConfig tls;

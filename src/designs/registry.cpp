@@ -43,7 +43,7 @@ void install_worker(const std::string& design, transport::Service& service, cons
   }
   installer(service, ctx);
   const int first = ctx.first_layer, last = ctx.last_layer;
-  service.on("worker.info", [design, first, last](const transport::Message&) {
+  service.on("worker.info", transport::kWorkerCallers, [design, first, last](const transport::Message&) {
     transport::Message r;
     r.ints = {first, last};
     r.meta["design"] = design;
@@ -64,7 +64,11 @@ transport::WorkerPool open_workers(const std::string& design, const train::Party
     // One process: hand tensors over without the codec's copy (byte counts stay the wire's),
     // except under audit, where the tap must record exactly the bytes a remote worker would get.
     const auto handover = parties.audit_dir.empty() ? transport::Handover::kShared : transport::Handover::kWire;
-    workers.push_back({transport::connect_in_process(service, handover), 0, num_layers});
+    // The caller is this process itself (the session, or the enclave that runs the workers in
+    // process): it is named as the data owner, a role every worker admits.
+    workers.push_back({transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "local"),
+                                                     handover),
+                       0, num_layers});
   } else {
     transport::ConnectOptions opts;
     opts.tls = {parties.tls_cert, parties.tls_key, parties.tls_ca, parties.insecure};

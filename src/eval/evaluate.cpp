@@ -17,6 +17,7 @@
 #include "veil/eval/attacks/inversion.h"
 #include "veil/eval/attacks/obfuscation.h"
 #include "veil/eval/attack_round.h"
+#include "veil/eval/model_attack.h"
 #include "veil/eval/observation.h"
 #include "veil/eval/report.h"
 #include "veil/eval/scores.h"
@@ -328,6 +329,7 @@ json nan_to_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); 
 json run_evaluation(const EvaluateConfig& cfg_in) {
   EvaluateConfig cfg = cfg_in;
   cfg.validate();
+  std::optional<VictimModel> victim;  // built once, for the model-stealing rounds
   fs::create_directories(cfg.out);
   const auto t_start = std::chrono::steady_clock::now();
 
@@ -454,6 +456,28 @@ json run_evaluation(const EvaluateConfig& cfg_in) {
           privacy["view"] = tap + ": obfuscated weights of every block projection and keyed inputs x·R (" +
                             std::to_string(obs->keyed_inputs.size()) + " kinds)";
           privacy["attacks"] = attack_obfuscation(sh, *obs);
+          if (sh.public_ids.defined() && sh.public_ids.size(0) >= 8) {
+            // Model confidentiality: the worker against a proprietary fine-tune of the public base.
+            announce(k, name, "model-stealing round (victim = base fine-tuned on public text)");
+            const auto M = sh.public_ids.size(0), tune = M * 3 / 4;
+            if (!victim) victim = fine_tune_victim(cfg.model, sh.public_ids.slice(0, 0, tune), cfg.out / "victim");
+            auto vc = cell_config(cfg, train_design, val_fraction);
+            vc.out = dir / "model-attack";
+            auto ma = attack_obfuscatune_model(cfg.model, *victim, sh.private_rows, sh.public_ids.slice(0, tune), vc);
+            privacy["model_confidentiality"] = ma.to_json();
+            privacy["model_confidentiality"]["victim"] = {{"steps", victim->steps},
+                                                          {"relative_drift", victim->relative_drift},
+                                                          {"tuning_rows", tune},
+                                                          {"held_out_rows", M - tune}};
+            privacy["attacks"]["weight_recovery_inversion"] = score(sh, ma.inverted_ids, ma.attack_seconds);
+            privacy["attacks"]["weight_recovery_inversion"]["what"] =
+                "layer 0's q/k/v input key recovered by direction matching against the public base (the model "
+                "is a fine-tune of it), x = x*·B̂ᵀ inverted";
+            if (ma.mlp_inverted_ids.defined()) {
+              privacy["attacks"]["permuted_mlp"] = score(sh, ma.mlp_inverted_ids, ma.attack_seconds);
+              privacy["attacks"]["permuted_mlp"]["what"] = "layer 0's MLP activation act·P·D: " + ma.mlp_method;
+            }
+          }
         } else if (!obs->opaque_blobs.empty()) {
           privacy["view"] = tap + ": " + std::to_string(obs->opaque_blobs.size()) +
                             " opaque blobs (ciphertexts, keys, parameters) and no plaintext tensor";

@@ -1,5 +1,6 @@
 #include "veil/eval/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -63,6 +64,21 @@ window.addEventListener('load', function () {
 </script>
 )";
 
+// The matrix's secrets cell: the best fraction, or n/a when no attacked text held a secret (0/0
+// would read as "safe").
+std::string secrets_cell(const json& c) {
+  int present = 0;
+  bool scored = false;
+  if (c.contains("privacy") && c["privacy"].contains("attacks"))
+    for (const auto& [a, s] : c["privacy"]["attacks"].items())
+      if (s.is_object() && s.contains("token_accuracy")) {
+        scored = true;
+        present = std::max(present, s.value("secrets_present", 0));
+      }
+  if (scored && present == 0) return "n/a (no secret in text)";
+  return pct(at2(c, "privacy", "best_secret_fraction"));
+}
+
 }  // namespace
 
 std::string render_report_html(const json& r) {
@@ -99,7 +115,7 @@ std::string render_report_html(const json& r) {
     o << "<td>" << fmt(at2(c, "utility", "val_loss")) << "</td><td>" << fmt(at2(c, "utility", "delta_val_loss_vs_plain"), "%+.4f")
       << "</td><td>" << fmt(at2(c, "utility", "perplexity")) << "</td><td>" << pct(at2(c, "utility", "next_token_accuracy"))
       << "</td><td>" << pct(at2(c, "privacy", "best_token_accuracy")) << "</td><td>"
-      << fmt(at2(c, "privacy", "best_rouge_l_f1"), "%.3f") << "</td><td>" << pct(at2(c, "privacy", "best_secret_fraction"))
+      << fmt(at2(c, "privacy", "best_rouge_l_f1"), "%.3f") << "</td><td>" << secrets_cell(c)
       << "</td><td>" << fmt(at2(c, "cost", "wall_seconds"), "%.1f") << "</td><td>" << fmt(at2(c, "cost", "bytes_per_token"))
       << "</td><td>" << fmt(at2(c, "cost", "client_flops_per_token") / 1e6, "%.3g") << "</td><td>"
       << pct(at2(c, "cost", "enclave_parameter_share")) << "</td><td class=\"l" << (priv.value("simulated", false) ? " sim" : "")
@@ -119,12 +135,39 @@ std::string render_report_html(const json& r) {
         continue;
       }
       o << "<td>" << pct(s.value("token_accuracy", 0.0)) << "</td><td>" << fmt(s.value("rouge_l_f1", 0.0), "%.3f")
-        << "</td><td>" << s.value("secrets_recovered", 0) << " / " << s.value("secrets_present", 0) << "</td><td>"
+        << "</td><td>"
+        << (s.value("secrets_present", 0) == 0
+                ? std::string("n/a (no secret in text)")
+                : std::to_string(s.value("secrets_recovered", 0)) + " / " + std::to_string(s.value("secrets_present", 0)))
+        << "</td><td>"
         << fmt(s.value("seconds", 0.0), "%.1f") << "</td><td class=\"l\">" << esc(s.value("example", "")) << "</td></tr>\n";
     }
     if (c["privacy"].contains("he_security"))
       o << "<tr><td class=\"l\">" << esc(c.value("design", "")) << "</td><td class=\"l\">none (HE)</td><td class=\"l\" colspan=\"5\">"
         << esc(c["privacy"]["he_security"].value("summary", c["privacy"]["he_security"].dump())) << "</td></tr>\n";
+  }
+  o << "</table>\n";
+
+  // Model confidentiality: what the untrusted party recovered of a proprietary fine-tune of the base.
+  o << "<h2>Model confidentiality</h2>\n<table id=\"model\"><tr><th class=\"l\">design</th><th class=\"l\">attack</th>"
+       "<th>rows matched</th><th>update recovered</th><th>rows recovered</th><th>loss true / base / recovered</th>"
+       "<th>loss gap closed</th></tr>\n";
+  for (const auto& c : cells) {
+    if (c.value("status", "") != "ok") continue;
+    o << "<tr><td class=\"l\">" << esc(c.value("design", "")) << "</td>";
+    const json priv = c.value("privacy", json::object());
+    if (!priv.contains("model_confidentiality")) {
+      o << "<td class=\"l\" colspan=\"6\">not measured (no model-stealing attack runs on this design's view yet)</td></tr>\n";
+      continue;
+    }
+    const auto& m = priv["model_confidentiality"];
+    char losses[96];
+    std::snprintf(losses, sizeof losses, "%.3f / %.3f / %.3f", m.value("loss_true", 0.0), m.value("loss_base", 0.0),
+                  m.value("loss_recovered", 0.0));
+    o << "<td class=\"l\">direction matching against the public base (worker view)</td><td>"
+      << pct(m.value("rows_matched", 0.0)) << "</td><td>" << pct(m.value("update_recovered", 0.0)) << "</td><td>"
+      << pct(m.value("rows_recovered", 0.0)) << "</td><td>" << losses << "</td><td>"
+      << pct(m.value("loss_gap_closed", 0.0)) << "</td></tr>\n";
   }
   o << "</table>\n";
 

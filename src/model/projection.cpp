@@ -35,6 +35,8 @@ std::string proj_module_path(Family family, int layer, Proj p) {
   return "model.layers." + l + (attn ? ".self_attn." : ".mlp.") + std::string(proj_module_name(p));
 }
 
+bool proj_stored_transposed(Family family, Proj p) { return family == Family::kGpt2 && p != Proj::kLmHead; }
+
 BlockProjections block_projections(Family family) {
   static constexpr std::array<Proj, 3> kLlamaAttnIn{Proj::kQ, Proj::kK, Proj::kV};
   static constexpr std::array<Proj, 1> kLlamaAttnOut{Proj::kO};

@@ -19,6 +19,9 @@ nlohmann::json body_json(const AttestationReport& r) {
           {"measurement", r.measurement},
           {"enclave_key", to_hex(r.enclave_key)},
           {"nonce", to_hex(r.nonce)},
+          {"session", to_hex(r.session)},
+          {"model_hash", to_hex(r.model_hash)},
+          {"report_data", to_hex(r.report_data)},
           {"config", config},
           {"signer_key", to_hex(r.signer_key)}};
 }
@@ -67,12 +70,29 @@ AttestationReport AttestationReport::from_json(const std::string& text) {
   r.measurement = field(j, "measurement");
   r.enclave_key = hex_field(j, "enclave_key");
   r.nonce = hex_field(j, "nonce");
+  r.session = hex_field(j, "session");
+  r.model_hash = hex_field(j, "model_hash");
+  r.report_data = hex_field(j, "report_data");
+  if (!r.model_hash.empty() && r.model_hash.size() != 32)
+    throw AttestationError("attestation report: field 'model_hash' is neither empty nor a SHA-256");
   if (!j.contains("config") || !j.at("config").is_object())
     throw AttestationError("attestation report: field 'config' is missing or not an object");
   r.config_json = j.at("config").dump();
   r.signer_key = hex_field(j, "signer_key");
   r.signature = hex_field(j, "signature");
   return r;
+}
+
+std::string report_data_for(const std::string& enclave_key, const std::string& nonce, const std::string& model_hash,
+                            const std::string& session) {
+  std::string input = "veil-report-data-v1";
+  input.push_back('\0');
+  input += enclave_key;
+  input += nonce;
+  for (int i = 3; i >= 0; --i) input.push_back(static_cast<char>((model_hash.size() >> (8 * i)) & 0xff));
+  input += model_hash;
+  input += session;
+  return sha256(input);
 }
 
 std::string measure(const std::filesystem::path& binary, const nlohmann::json& config) {

@@ -118,9 +118,13 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   data::RowOptions ropt;
   ropt.seq_len = cfg.seq_len;
   if (cfg.layout) ropt.layout = *cfg.layout == "pack" ? data::Layout::kPack : data::Layout::kPad;
+  const auto context = m.config().max_position_embeddings;
+  VEIL_CHECK_ARG(context <= 0 || cfg.seq_len <= context, "--seq-len ", cfg.seq_len, " is longer than the model's context (",
+                 context, " positions: max_position_embeddings in its config.json)");
   auto rows = data::make_rows(train_set, *tok, ropt);
-  VEIL_CHECK_ARG(rows.num_rows() > 0, cfg.data.string(), ": no training rows (dataset too small for --seq-len ",
-                 cfg.seq_len, "?)");
+  VEIL_CHECK_ARG(rows.num_rows() > 0, cfg.data.string(), ": no training rows: ", train_set.examples.size(),
+                 " examples (", train_set.num_tokens, " tokens) give no row of --seq-len ", cfg.seq_len,
+                 " tokens (a smaller --seq-len, or --layout pad)");
   data::TokenRows val_rows;
   if (!cfg.val_data.empty()) {
     val_rows = data::make_rows(data::load_dataset(cfg.val_data, *tok, dopt), *tok, ropt);
@@ -139,6 +143,13 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   OptimConfig optim = cfg.optim;
   const auto steps_from_data = (loader.total_batches() + cfg.grad_accum - 1) / cfg.grad_accum;
   optim.total_steps = cfg.max_steps > 0 ? cfg.max_steps : steps_from_data;
+  if (cfg.max_steps > steps_from_data)
+    std::fprintf(stderr,
+                 "veil: note: --max-steps %lld but the data gives %lld steps (%lld batches over %lld epochs, "
+                 "--grad-accum %lld); the run stops when the data runs out: raise --epochs to reach --max-steps\n",
+                 static_cast<long long>(cfg.max_steps), static_cast<long long>(steps_from_data),
+                 static_cast<long long>(loader.total_batches()), static_cast<long long>(cfg.epochs),
+                 static_cast<long long>(cfg.grad_accum));
   Trainer trainer(m, session->trainable(), optim);
 
   // Resume.
@@ -161,8 +172,11 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     if (state.contains("val_loss_before")) res.val_loss_before = state["val_loss_before"].get<double>();
     std::fprintf(stderr, "veil: resumed from %s at step %lld\n", dir.string().c_str(),
                  static_cast<long long>(trainer.steps_done()));
-  } else if (!val_batches.empty()) {
-    res.val_loss_before = session->evaluate(val_batches).loss;
+  } else {
+    if (cfg.resume)
+      std::fprintf(stderr, "veil: --resume: no checkpoint in %s (no 'latest' file); starting from step 0\n",
+                   ckpt_root.string().c_str());
+    if (!val_batches.empty()) res.val_loss_before = session->evaluate(val_batches).loss;
   }
 
   // Metrics log: a resumed run keeps the lines of the steps it keeps.

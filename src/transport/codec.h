@@ -58,6 +58,8 @@ class MessageDecoder {
   void commit(std::size_t n) { wire_.commit(n); }
   [[nodiscard]] std::size_t payload_left() const { return wire_.payload_left(); }
   [[nodiscard]] bool has_header() const { return wire_.has_header(); }
+  // See WireDecoder::set_admit: the permission check between the header and the payload.
+  void set_admit(std::function<void(const std::string& op)> admit) { wire_.set_admit(std::move(admit)); }
   [[nodiscard]] bool complete() const { return wire_.complete(); }
   // The message; throws ProtocolError when the header or some payload is missing, or a bool
   // tensor holds a byte other than 0 or 1.

@@ -11,6 +11,7 @@ const char* to_string(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "resource exhausted";
     case ErrorCode::kFailedPrecondition: return "failed precondition";
     case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kPermissionDenied: return "permission denied";
   }
   return "unknown error";
 }

@@ -39,11 +39,16 @@ Message through_wire(Message m, std::size_t& wire_bytes, const std::string& peer
 
 class InProcessEndpoint final : public Endpoint {
  public:
-  InProcessEndpoint(std::shared_ptr<Service> service, Handover handover)
-      : service_(std::move(service)), handover_(handover) {}
+  InProcessEndpoint(std::shared_ptr<Service> service, Peer caller, Handover handover)
+      : service_(std::move(service)), caller_(std::move(caller)), handover_(handover) {}
 
   Message call(Message request) override {
     if (request.request_id.empty()) request.request_id = "ip-" + std::to_string(next_request_id().fetch_add(1));
+    try {
+      service_->authorize(request.op, caller_);  // before the body crosses, as over the network
+    } catch (const TransportError& e) {
+      throw TransportError(e.code(), peer() + ": " + request.op + ": " + to_string(e.code()) + ": " + e.what());
+    }
     std::size_t sent = 0, received = 0;
     Message delivered = through_wire(std::move(request), sent, peer(), handover_);
     {
@@ -51,7 +56,7 @@ class InProcessEndpoint final : public Endpoint {
       stats_.calls += 1;
       stats_.bytes_sent += sent;
     }
-    Message reply = through_wire(service_->dispatch(delivered), received, peer(), handover_);
+    Message reply = through_wire(service_->dispatch(delivered, caller_), received, peer(), handover_);
     std::lock_guard lock(mu_);
     stats_.bytes_received += received;
     return reply;
@@ -64,6 +69,7 @@ class InProcessEndpoint final : public Endpoint {
 
  private:
   std::shared_ptr<Service> service_;
+  Peer caller_;
   Handover handover_;
   mutable std::mutex mu_;
   TrafficStats stats_;
@@ -71,8 +77,8 @@ class InProcessEndpoint final : public Endpoint {
 
 }  // namespace
 
-std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service, Handover handover) {
-  return std::make_shared<InProcessEndpoint>(std::move(service), handover);
+std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service, Peer caller, Handover handover) {
+  return std::make_shared<InProcessEndpoint>(std::move(service), std::move(caller), handover);
 }
 
 }  // namespace veil::transport

@@ -2,16 +2,27 @@
 
 #include <stdexcept>
 
+#include "transport/wire_format.h"
+
 namespace veil::transport {
 namespace {
-constexpr std::size_t kRememberedReplies = 64;
+
+// The reply cache's key: length-prefixed parts, so that no choice of op or request id can make
+// two different triples collide.
+std::string cache_key(const Peer& peer, const std::string& op, const std::string& request_id) {
+  std::string key;
+  for (const std::string& part : {peer.key(), op, request_id}) key += std::to_string(part.size()) + ":" + part;
+  return key;
 }
+
+}  // namespace
 
 Service::Service(std::string party) : party_(std::move(party)) {}
 
-void Service::on(const std::string& op, Handler handler) {
+void Service::on(const std::string& op, Roles allowed, Handler handler) {
+  if (allowed.empty()) throw std::logic_error("service " + party_ + ": op '" + op + "' admits no role");
   std::lock_guard lock(mu_);
-  if (!handlers_.emplace(op, std::move(handler)).second)
+  if (!handlers_.emplace(op, Entry{std::move(handler), allowed}).second)
     throw std::logic_error("service " + party_ + ": op '" + op + "' already has a handler");
 }
 
@@ -27,6 +38,31 @@ std::vector<std::string> Service::ops() const {
   return out;
 }
 
+void Service::authorize(const std::string& op, const Peer& peer) const {
+  Roles allowed{};
+  {
+    std::lock_guard lock(mu_);
+    auto it = handlers_.find(op);
+    if (it == handlers_.end())
+      throw TransportError(ErrorCode::kInvalidArgument, party_ + ": unknown op " + codec::printable(op));
+    allowed = it->second.allowed;
+  }
+  if (!peer.admitted_by(allowed))
+    throw TransportError(ErrorCode::kPermissionDenied,
+                         party_ + ": " + op + " admits " + allowed.to_string() + ", not " + peer.to_string());
+}
+
+void Service::set_reply_cache_limits(std::size_t entries, std::size_t bytes) {
+  std::lock_guard lock(mu_);
+  max_replies_ = entries;
+  max_reply_bytes_ = bytes;
+  while (!reply_order_.empty() && (reply_order_.size() > max_replies_ || reply_bytes_ > max_reply_bytes_)) {
+    replies_.erase(reply_order_.front().first);
+    reply_bytes_ -= reply_order_.front().second;
+    reply_order_.pop_front();
+  }
+}
+
 void Service::set_tap(std::shared_ptr<AuditTap> tap) {
   std::lock_guard lock(mu_);
   tap_ = std::move(tap);
@@ -37,19 +73,18 @@ std::shared_ptr<AuditTap> Service::tap() const {
   return tap_;
 }
 
-Message Service::dispatch(const Message& request) {
+Message Service::dispatch(const Message& request, const Peer& peer) {
+  authorize(request.op, peer);
   Handler handler;
   std::shared_ptr<AuditTap> tap;
+  const std::string key = request.request_id.empty() ? std::string() : cache_key(peer, request.op, request.request_id);
   {
     std::lock_guard lock(mu_);
     tap = tap_;
-    if (!request.request_id.empty()) {
-      if (auto it = replies_.find(request.request_id); it != replies_.end()) return it->second;
+    if (!key.empty()) {
+      if (auto it = replies_.find(key); it != replies_.end()) return it->second;
     }
-    auto it = handlers_.find(request.op);
-    if (it == handlers_.end())
-      throw TransportError(ErrorCode::kInvalidArgument, party_ + ": unknown op '" + request.op + "'");
-    handler = it->second;
+    handler = handlers_.at(request.op).handler;
   }
   if (tap) tap->record(party_, Direction::kReceived, request, request.payload_bytes());
   Message reply;
@@ -65,13 +100,18 @@ Message Service::dispatch(const Message& request) {
   reply.op = request.op;
   reply.request_id = request.request_id;
   if (tap) tap->record(party_, Direction::kSent, reply, reply.payload_bytes());
-  if (!request.request_id.empty()) {
+  if (!key.empty()) {
+    // Tensors count their bytes; the reply's small fields are charged a fixed overhead.
+    const std::size_t bytes = reply.payload_bytes() + 256;
     std::lock_guard lock(mu_);
-    replies_[request.request_id] = reply;
-    reply_order_.push_back(request.request_id);
-    if (reply_order_.size() > kRememberedReplies) {
-      replies_.erase(reply_order_.front());
-      reply_order_.erase(reply_order_.begin());
+    if (bytes <= max_reply_bytes_ && max_replies_ > 0 && replies_.emplace(key, reply).second) {
+      reply_order_.emplace_back(key, bytes);
+      reply_bytes_ += bytes;
+      while (reply_order_.size() > max_replies_ || reply_bytes_ > max_reply_bytes_) {
+        replies_.erase(reply_order_.front().first);
+        reply_bytes_ -= reply_order_.front().second;
+        reply_order_.pop_front();
+      }
     }
   }
   return reply;

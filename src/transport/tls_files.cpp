@@ -1,6 +1,11 @@
 // Address parsing and the TLS files every transport uses (see tls_files.h).
 #include "transport/tls_files.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cctype>
 #include <cstdio>
 #include <memory>
@@ -45,11 +50,31 @@ HostPort parse_address(const std::string& address) {
 bool is_loopback_host(const std::string& host_in) {
   std::string host = host_in;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost" || host == "::1") return true;
-  int a, b, c, d;
-  char tail;
-  if (std::sscanf(host.c_str(), "%d.%d.%d.%d%c", &a, &b, &c, &d, &tail) != 4) return false;
-  return a == 127 && b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
+  if (host.empty()) return false;
+  // What the name resolves to, as the sockets will use it (getaddrinfo reads "0127.0.0.1" as
+  // octal, 87.0.0.1, and "127.1" as 127.0.0.1): every address must be loopback.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &list) != 0 || !list) return false;
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(list, freeaddrinfo);
+  for (const addrinfo* a = list; a; a = a->ai_next) {
+    // Each address in its numeric form, read back with inet_pton.
+    char text[INET6_ADDRSTRLEN] = "";
+    if (getnameinfo(a->ai_addr, a->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0) return false;
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, text, &v4) == 1) {
+      if ((ntohl(v4.s_addr) >> 24) != 127) return false;
+    } else if (inet_pton(AF_INET6, text, &v6) == 1) {
+      const bool mapped_loopback = IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+      if (!IN6_IS_ADDR_LOOPBACK(&v6) && !mapped_loopback) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace tls_files {

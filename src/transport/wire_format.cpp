@@ -224,6 +224,7 @@ WireDecoder::WireDecoder(CodecLimits limits, Allocate allocate) : limits_(limits
 const WireHeader& WireDecoder::header(std::string_view serialized) {
   if (has_header_) throw ProtocolError("a second header in one message");
   header_ = parse_header(serialized, limits_);
+  if (admit_) admit_(header_.op);
   // Everything is validated: allocate. Blobs are reserved (committed as bytes arrive); the vector
   // of blobs is sized once so the targets' pointers stay valid.
   out_ = {};

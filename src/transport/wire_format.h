@@ -102,6 +102,9 @@ class WireDecoder {
   using Allocate = std::function<char*(std::size_t index, const TensorSpec& spec)>;
 
   explicit WireDecoder(CodecLimits limits = {}, Allocate allocate = nullptr);
+  // Called with the op of a header that passed validation, before anything is allocated for its
+  // payload; what it throws (the transport's permission check) leaves header() as is.
+  void set_admit(std::function<void(const std::string& op)> admit) { admit_ = std::move(admit); }
   // Parses and validates the header, then allocates the declared tensors. Once only.
   const WireHeader& header(std::string_view serialized);
   // Appends payload bytes. Throws ProtocolError when they run past payload_bytes or come before
@@ -129,6 +132,7 @@ class WireDecoder {
   };
   CodecLimits limits_;
   Allocate allocate_;
+  std::function<void(const std::string&)> admit_;
   WireHeader header_;
   WirePayload out_;
   std::vector<char*> tensor_ptrs_;

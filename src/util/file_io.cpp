@@ -1,6 +1,7 @@
 #include "veil/util/file_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,6 +73,33 @@ void write_file_atomic(const fs::path& path, std::string_view data) {
 
 void write_file_atomic(const fs::path& path, std::span<const std::uint8_t> data) {
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+}
+
+void write_private_file_atomic(const fs::path& path, std::string_view data) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = temp_name_for(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  VEIL_CHECK_IO(fd >= 0, "cannot create ", tmp.string(), ": ", std::strerror(errno));
+  const auto fail = [&](const char* what) {
+    const int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    VEIL_CHECK_IO(false, what, " ", tmp.string(), ": ", std::strerror(e));
+  };
+  if (::fchmod(fd, 0600) != 0) fail("cannot set the mode of");
+  for (std::size_t done = 0; done < data.size();) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("error writing");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail("cannot sync");
+  ::close(fd);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) ::unlink(tmp.c_str());
+  VEIL_CHECK_IO(!ec, "cannot rename ", tmp.string(), " to ", path.string(), ": ", ec.message());
+  fsync_path(path.parent_path(), true);
 }
 
 void replace_directory(const fs::path& staged, const fs::path& dst) {

@@ -46,6 +46,28 @@ int count(const std::string& s, const std::string& what) {
   return n;
 }
 
+// Secrets: 0/0 is not "0.0%" (which reads as safe); the model-confidentiality table names the
+// attack and its scores where it ran, and "not measured" where it did not.
+TEST(Report, NoSecretIsNotAZeroAndModelConfidentialityIsShown) {
+  auto r = hand_made_report();
+  auto& cell = r["cells"][0];
+  cell["privacy"]["attacks"]["nn"]["secrets_present"] = 0;
+  cell["privacy"]["attacks"]["nn"]["secrets_recovered"] = 0;
+  cell["privacy"]["best_secret_fraction"] = 0.0;
+  r["cells"][1]["privacy"]["model_confidentiality"] = {{"rows_matched", 0.63},    {"update_recovered", 0.692},
+                                                       {"rows_recovered", 0.676}, {"loss_true", 2.907},
+                                                       {"loss_base", 3.683},      {"loss_recovered", 2.973},
+                                                       {"loss_gap_closed", 0.915}};
+  auto html = render_report_html(r);
+  EXPECT_GE(count(html, "n/a (no secret in text)"), 2);  // the matrix cell and the attack row
+  EXPECT_EQ(count(html, "0 / 0"), 0);
+  EXPECT_NE(html.find("<table id=\"model\">"), std::string::npos);
+  EXPECT_NE(html.find("direction matching against the public base"), std::string::npos);
+  EXPECT_NE(html.find("91.5%"), std::string::npos);
+  EXPECT_NE(html.find("2.907 / 3.683 / 2.973"), std::string::npos);
+  EXPECT_EQ(count(html, "not measured"), 1);  // plain: no model-stealing round
+}
+
 TEST(Report, HtmlHasTableAndChartsWithTheirMarks) {
   auto html = render_report_html(hand_made_report());
   EXPECT_EQ(count(html, "<figure class=\"chart\""), 4);

@@ -165,5 +165,46 @@ TEST(Cli, BadInputGivesOneMessageAndNonZeroExit) {
   EXPECT_NE(r.status, 0);
 }
 
+// One exit-code convention (README.md, "The CLI"): 2 for usage and bad input, 3 when another party failed
+// or could not be reached, 0 for help.
+TEST(Cli, ExitCodesSayWhoseFaultItWas) {
+  auto dir = testing::scratch_dir();
+  std::string err;
+  EXPECT_EQ(veil("--help").status, 0);
+  EXPECT_EQ(veil("finetune --help").status, 0);
+  // A missing required flag (CLI11 used to exit 106 here) and an unknown flag (109).
+  auto r = veil("worker", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("--listen"), std::string::npos) << err;
+  EXPECT_EQ(veil("info --no-such-flag x", &err).status, 2) << err;
+  // A bad flag value and a missing file.
+  EXPECT_EQ(veil("worker --listen 127.0.0.1:0 --max-calls 0 --insecure", &err).status, 2) << err;
+  EXPECT_EQ(veil("info " + (dir / "absent").string(), &err).status, 2) << err;
+  // A worker that is not there: the peer's fault, not the user's flags.
+  VEIL_REQUIRE_SHARED(assets);
+  r = veil("finetune -q --model " + (assets / "models/stories260K-hf").string() + " --data " + std::string(VEIL_SOURCE_DIR) +
+               "/data/private/train/clinic_qa.jsonl --max-examples 16 --seq-len 32 --batch-size 4 --max-steps 1 --out " +
+               (dir / "o").string() + " --workers 127.0.0.1:1 --insecure",
+           &err);
+  EXPECT_EQ(r.status, 3) << err;
+}
+
+// What used to be silent or misleading (issue 22): --seq-len past the model's context, --resume
+// without a checkpoint, --max-steps beyond the data.
+TEST(Cli, FinetuneSaysWhatItDid) {
+  VEIL_REQUIRE_SHARED(assets);
+  auto dir = testing::scratch_dir();
+  const std::string base = "finetune -q --model " + (assets / "models/stories260K-hf").string() + " --data " +
+                           std::string(VEIL_SOURCE_DIR) + "/data/private/train/clinic_qa.jsonl --max-examples 16 ";
+  std::string err;
+  auto r = veil(base + "--seq-len 1000000 --max-steps 1 --out " + (dir / "a").string(), &err);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(err.find("longer than the model's context (512 positions"), std::string::npos) << err;
+  r = veil(base + "--seq-len 64 --batch-size 8 --max-steps 40 --resume --out " + (dir / "b").string(), &err);
+  EXPECT_EQ(r.status, 0) << err;
+  EXPECT_NE(err.find("--resume: no checkpoint in"), std::string::npos) << err;
+  EXPECT_NE(err.find("--max-steps 40 but the data gives 2 steps"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace veil

@@ -24,6 +24,7 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   void signal(int sig) const;
+  [[nodiscard]] pid_t pid() const { return pid_; }
   // Exit status (128 + signal when killed), or nullopt when it is still running after `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   [[nodiscard]] std::string out() const;

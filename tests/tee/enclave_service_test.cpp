@@ -4,61 +4,28 @@
 // no plaintext weight row and no token id; the enclave's tap holds no plaintext data.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <ATen/ATen.h>
 
 #include <fstream>
 
 #include "support/shared_assets.h"
-#include "veil/designs/obfuscatune/enclave_client.h"
-#include "veil/designs/obfuscatune/enclave_service.h"
-#include "veil/designs/registry.h"
+#include "tee/enclave_deployment.h"
 #include "veil/lora/peft.h"
 #include "veil/model/loader.h"
-#include "veil/transport/in_process.h"
 
 namespace veil::designs::obfuscatune {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kModel = fs::path(VEIL_SOURCE_DIR) / "models/veil-austen-tiny";
-
-struct Deployment {
-  std::shared_ptr<transport::Service> worker = std::make_shared<transport::Service>("worker-0");
-  std::shared_ptr<transport::Service> enclave_service = std::make_shared<transport::Service>("enclave");
-  std::unique_ptr<EnclaveParty> party;
-  std::shared_ptr<transport::Endpoint> enclave;
-
-  Deployment() {
-    register_builtin_designs();
-    worker->set_tap(std::make_shared<transport::AuditTap>());
-    enclave_service->set_tap(std::make_shared<transport::AuditTap>());
-    EnclaveSettings s;
-    // Its own directory: scratch_dir() empties the test's directory each time it is called.
-    s.scratch = std::filesystem::temp_directory_path() / ("veil-enclave-scratch-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(s.scratch);
-    auto w = worker;
-    auto installed = std::make_shared<bool>(false);
-    s.open_pool = [w, installed](const model::ModelConfig& cfg) {
-      if (!*installed) {
-        WorkerContext ctx;
-        ctx.last_layer = static_cast<int>(cfg.num_layers);
-        install_worker("obfuscatune", *w, ctx);
-        *installed = true;
-      }
-      return transport::WorkerPool({{transport::connect_in_process(w), 0, static_cast<int>(cfg.num_layers)}});
-    };
-    party = std::make_unique<EnclaveParty>(std::move(s), std::make_shared<tee::SimulatedAttester>());
-    party->install(*enclave_service);
-    enclave = transport::connect_in_process(enclave_service);
-  }
-};
+using testing::Deployment;
+using testing::kModel;
 
 TEST(EnclaveService, ProviderRefusesWrongMeasurement) {
   Deployment d;
   try {
-    (void)attest_enclave(*d.enclave, std::string(64, '0'));
+    auto p = d.policy();
+    p.measurement = std::string(64, '0');
+    (void)attest_enclave(*d.enclave, p);
     FAIL() << "a report with the wrong measurement was accepted";
   } catch (const tee::AttestationError& e) {
     EXPECT_NE(std::string(e.what()).find("measurement mismatch"), std::string::npos) << e.what();
@@ -77,10 +44,10 @@ TEST(EnclaveService, ProviderRefusesWrongMeasurement) {
 
 TEST(EnclaveService, SealedStreamForAnotherReportRefused) {
   Deployment d;
-  auto report = attest_enclave(*d.enclave, d.party->measurement());
+  auto report = d.attest();
   auto forged = report;
   forged.nonce = tee::random_bytes(32);  // a report the enclave never issued
-  EXPECT_THROW((void)seal_model(*d.enclave, forged, kModel), transport::TransportError);
+  EXPECT_THROW((void)seal_model(*d.owner, forged, kModel, d.model_owner), transport::TransportError);
 }
 
 TEST(EnclaveService, SealFinetuneAndAudit) {
@@ -97,20 +64,25 @@ TEST(EnclaveService, SealFinetuneAndAudit) {
   const std::string secret_text = "Frederick Harville";
 
   // Model owner.
-  auto report = attest_enclave(*d.enclave, d.party->measurement());
+  auto report = d.attest();
   EXPECT_TRUE(report.simulated);
-  EXPECT_GT(seal_model(*d.enclave, report, kModel, std::size_t{1} << 20), std::size_t{1} << 20);
-  // Data owner (its own attestation, nonce and key).
+  EXPECT_TRUE(report.model_hash.empty());
+  const auto sealed = seal_model(*d.owner, report, kModel, d.model_owner, std::size_t{1} << 20);
+  EXPECT_GT(sealed.bytes, std::size_t{1} << 20);
+  // Data owner (its own attestation, nonce and keys); the report names the model it will use.
   tee::SealingKey owner;
-  auto report2 = attest_enclave(*d.enclave, d.party->measurement());
-  (void)seal_data(*d.enclave, report2, data, owner);
+  const auto session_key = tee::SigningKey::generate();
+  auto report2 = d.attest();
+  EXPECT_EQ(report2.model_hash, sealed.model_hash);
+  EXPECT_EQ(report2.session, d.party->session());
+  (void)seal_data(*d.enclave, report2, data, owner, session_key);
   EnclaveFinetune ft;
   ft.steps = 2;
   ft.batch_size = 2;
   ft.seq_len = 32;
   ft.lr = 3e-3;
   const fs::path out = dir / "adapter";
-  auto summary = finetune_in_enclave(*d.enclave, report2, owner, ft, out);
+  auto summary = finetune_in_enclave(*d.enclave, d.attest(), owner, session_key, ft, out);
   EXPECT_EQ(summary.at("steps").get<int>(), 2);
   EXPECT_GT(summary.at("design_report").at("bytes_per_token").get<double>(), 0.0);
   auto files = model::read_model(kModel);

@@ -13,6 +13,9 @@
 namespace veil::transport {
 namespace {
 
+// The data owner, as an in-process caller.
+Peer owner() { return Peer::identified(Role::kDataOwner, "test"); }
+
 Message sample() {
   Message m;
   m.op = "test.all";
@@ -147,8 +150,8 @@ TEST(Codec, BoolBytesOtherThanZeroOrOneAreRefused) {
 
 TEST(InProcess, CountsEncodedWireBytesAndRejectsWhatTheWireWould) {
   auto svc = std::make_shared<Service>("worker-0");
-  svc->on("test.echo", [](const Message& m) { return m; });
-  auto ep = connect_in_process(svc);
+  svc->on("test.echo", kWorkerCallers, [](const Message& m) { return m; });
+  auto ep = connect_in_process(svc, owner());
   Message m;
   m.op = "test.echo";
   m.tensors["x"] = at::ones({256});

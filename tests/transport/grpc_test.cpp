@@ -26,7 +26,7 @@ struct Fixture {
   std::mutex mu;
 
   explicit Fixture(ServeOptions so = {}) {
-    service->on("test.double", [this](const Message& m) {
+    service->on("test.double", kWorkerCallers, [this](const Message& m) {
       ++calls;
       {
         std::lock_guard lock(mu);
@@ -38,7 +38,7 @@ struct Fixture {
       r.blobs = m.blobs;
       return r;
     });
-    service->on("test.flaky", [this](const Message& m) {
+    service->on("test.flaky", kWorkerCallers, [this](const Message& m) {
       {
         std::lock_guard lock(mu);
         seen_ids.push_back(m.request_id);

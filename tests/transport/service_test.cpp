@@ -8,22 +8,25 @@
 namespace veil::transport {
 namespace {
 
+// The data owner, as an in-process caller.
+Peer owner() { return Peer::identified(Role::kDataOwner, "test"); }
+
 std::shared_ptr<Service> doubling_service(int* calls) {
   auto s = std::make_shared<Service>("worker-0");
-  s->on("test.double", [calls](const Message& m) {
+  s->on("test.double", kWorkerCallers, [calls](const Message& m) {
     ++*calls;
     Message r;
     r.tensors["y"] = m.tensor("x") * 2;
     return r;
   });
-  s->on("test.fail", [](const Message&) -> Message { throw std::runtime_error("disk on fire"); });
+  s->on("test.fail", kWorkerCallers, [](const Message&) -> Message { throw std::runtime_error("disk on fire"); });
   return s;
 }
 
 TEST(Service, DispatchesAndCountsBytesBothWays) {
   int calls = 0;
   auto svc = doubling_service(&calls);
-  auto ep = connect_in_process(svc);
+  auto ep = connect_in_process(svc, owner());
   Message m;
   m.op = "test.double";
   m.tensors["x"] = at::arange(6, at::kFloat).reshape({2, 3});
@@ -41,7 +44,7 @@ TEST(Service, PartiesShareNoMemory) {
   auto svc = doubling_service(&calls);
   auto tap = std::make_shared<AuditTap>();
   svc->set_tap(tap);
-  auto ep = connect_in_process(svc);
+  auto ep = connect_in_process(svc, owner());
   Message m;
   m.op = "test.double";
   m.tensors["x"] = at::ones({4});
@@ -57,7 +60,7 @@ TEST(Service, SharedHandoverPassesTensorsWithoutCopyAndCountsTheWiresBytes) {
   const void* seen = nullptr;
   bool contiguous = false;
   auto svc = std::make_shared<Service>("worker-0");
-  svc->on("test.peek", [&](const Message& q) {
+  svc->on("test.peek", kWorkerCallers, [&](const Message& q) {
     seen = q.tensor("x").data_ptr();
     contiguous = q.tensor("t").is_contiguous();
     Message r;
@@ -68,10 +71,10 @@ TEST(Service, SharedHandoverPassesTensorsWithoutCopyAndCountsTheWiresBytes) {
   m.op = "test.peek";
   m.tensors["x"] = at::arange(12, at::kFloat);
   m.tensors["t"] = at::arange(6, at::kFloat).reshape({2, 3}).t();  // not contiguous
-  auto wire = connect_in_process(svc);
+  auto wire = connect_in_process(svc, owner());
   auto r1 = wire->call(m);
   EXPECT_NE(seen, m.tensors["x"].data_ptr());  // the codec's copy
-  auto shared = connect_in_process(svc, Handover::kShared);
+  auto shared = connect_in_process(svc, owner(), Handover::kShared);
   auto r2 = shared->call(m);
   EXPECT_EQ(seen, m.tensors["x"].data_ptr());  // the caller's own tensor
   EXPECT_TRUE(contiguous);
@@ -87,8 +90,8 @@ TEST(Service, RetriedRequestIdIsAppliedOnce) {
   m.op = "test.double";
   m.request_id = "req-7";
   m.tensors["x"] = at::ones({2});
-  auto a = svc->dispatch(m);
-  auto b = svc->dispatch(m);
+  auto a = svc->dispatch(m, owner());
+  auto b = svc->dispatch(m, owner());
   EXPECT_EQ(calls, 1);
   EXPECT_TRUE(at::equal(a.tensor("y"), b.tensor("y")));
 }
@@ -99,7 +102,7 @@ TEST(Service, ErrorsBecomeStatusesNamingTheOp) {
   Message bad;
   bad.op = "test.double";  // lacks tensor x
   try {
-    (void)svc->dispatch(bad);
+    (void)svc->dispatch(bad, owner());
     FAIL();
   } catch (const TransportError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
@@ -107,15 +110,15 @@ TEST(Service, ErrorsBecomeStatusesNamingTheOp) {
   }
   bad.op = "test.fail";
   try {
-    (void)svc->dispatch(bad);
+    (void)svc->dispatch(bad, owner());
     FAIL();
   } catch (const TransportError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInternal);
     EXPECT_NE(std::string(e.what()).find("disk on fire"), std::string::npos);
   }
   bad.op = "nope";
-  EXPECT_THROW((void)svc->dispatch(bad), TransportError);
-  EXPECT_THROW(svc->on("test.fail", [](const Message& m) { return m; }), std::logic_error);
+  EXPECT_THROW((void)svc->dispatch(bad, owner()), TransportError);
+  EXPECT_THROW(svc->on("test.fail", kWorkerCallers, [](const Message& m) { return m; }), std::logic_error);
 }
 
 }  // namespace

@@ -33,7 +33,7 @@ struct StreamFixture {
   std::mutex mu;
 
   explicit StreamFixture(TlsConfig tls = {{}, {}, {}, true}) {
-    service->on("test.echo", [this](const Message& m) {
+    service->on("test.echo", kWorkerCallers, [this](const Message& m) {
       ++calls;
       {
         std::lock_guard lock(mu);
@@ -44,7 +44,7 @@ struct StreamFixture {
       r.request_id.clear();
       return r;
     });
-    service->on("test.flaky", [this](const Message& m) {
+    service->on("test.flaky", kWorkerCallers, [this](const Message& m) {
       {
         std::lock_guard lock(mu);
         seen_ids.push_back(m.request_id);
@@ -52,7 +52,7 @@ struct StreamFixture {
       if (++calls < 3) throw TransportError(ErrorCode::kUnavailable, "warming up");
       return Message{};
     });
-    service->on("test.reject", [](const Message&) -> Message { throw std::invalid_argument("no such layer"); });
+    service->on("test.reject", kWorkerCallers, [](const Message&) -> Message { throw std::invalid_argument("no such layer"); });
     ServeOptions so;
     so.address = "127.0.0.1:0";
     so.tls = std::move(tls);
@@ -329,7 +329,7 @@ TEST(Stream, APeerThatRestartsIsFoundAgain) {
   so.tls.insecure = true;
   auto service = std::make_shared<Service>("worker-0");
   std::atomic<int> calls{0};
-  service->on("test.echo", [&](const Message& q) {
+  service->on("test.echo", kWorkerCallers, [&](const Message& q) {
     ++calls;
     Message r = q;
     r.request_id.clear();

@@ -132,7 +132,7 @@ TEST(WorkerCli, ServesOverMutualTlsAndExitsZeroOnSigterm) {
   const auto audit = pki.dir / "audit";
   Child w({veil_binary(), "worker", "--design", "echo", "--layers", "2:5", "--listen", "127.0.0.1:0", "--tls-cert",
            pki.server_cert.string(), "--tls-key", pki.server_key.string(), "--tls-ca", pki.ca.string(), "--audit-dir",
-           audit.string(), "--party", "worker-7"});
+           audit.string(), "--audit-full", "--party", "worker-7"});
   const std::string address = w.wait_for_address(std::chrono::seconds(60));
   ASSERT_FALSE(address.empty()) << "worker did not start: " << w.err_text;
 

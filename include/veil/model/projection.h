@@ -29,6 +29,10 @@ enum class Proj : std::uint8_t {
 // "transformer.h.3.mlp.c_proj", "lm_head".
 [[nodiscard]] std::string proj_module_path(Family family, int layer, Proj p);
 
+// True when checkpoints store the projection's weight as [in, out] (GPT-2's Conv1D modules)
+// rather than nn.Linear's [out, in] (Llama, and every LM head).
+[[nodiscard]] bool proj_stored_transposed(Family family, Proj p);
+
 // One projection call site: a layer (the LM head has layer == num_layers) and a projection.
 struct LinearSite {
   int layer = 0;

@@ -4,8 +4,9 @@
 //
 // The interface is pluggable: an Attester produces reports, a Verifier checks them. The built-in
 // pair is *simulated* (SimulatedAttester signs with an Ed25519 key it just generated, so the
-// signature proves nothing about hardware); every simulated report carries "simulated": true and
-// the verifier warns loudly when it accepts one. docs/tee.md says how Gramine-SGX, AMD SEV-SNP or
+// signature proves nothing about hardware); every simulated report carries "simulated": true, the
+// verifier refuses it unless the caller allows simulated reports AND pins the signer's public key
+// (obtained out of band: `veil enclave --attestation-key-out`), and warns loudly when it accepts one. docs/tee.md says how Gramine-SGX, AMD SEV-SNP or
 // a confidential GPU plug in. Randomness comes from OpenSSL only.
 #pragma once
 
@@ -28,8 +29,11 @@ class AttestationError : public std::runtime_error {
 // The report an enclave publishes, as JSON (docs/tee.md):
 //   {"format": "veil-attestation-v1", "kind": "simulated", "simulated": true,
 //    "measurement": hex SHA-256, "enclave_key": hex X25519 public key, "nonce": hex,
+//    "session": hex, "model_hash": hex SHA-256 or "", "report_data": hex SHA-256,
 //    "config": {...}, "signer_key": hex Ed25519 public key, "signature": hex}
-// The signature covers the canonical JSON of every other field (body()).
+// The signature covers the canonical JSON of every other field (body()). report_data =
+// report_data_for(enclave_key, nonce, model_hash, session): what a hardware report's 64-byte
+// REPORT_DATA would carry.
 struct AttestationReport {
   std::string kind = "simulated";  // which Attester made it ("simulated", "sgx-dcap", "sev-snp", ...)
   bool simulated = true;
@@ -37,6 +41,9 @@ struct AttestationReport {
   std::string enclave_key;    // raw X25519 public key (32 bytes)
   std::string nonce;          // raw bytes chosen by the verifier
   std::string config_json;    // the canonical configuration the measurement covers
+  std::string session;        // raw id of the enclave's session (16 bytes)
+  std::string model_hash;     // raw SHA-256 of the model sealed into the session; empty: none yet
+  std::string report_data;    // raw 32 bytes: report_data_for(enclave_key, nonce, model_hash, session)
   std::string signer_key;     // raw Ed25519 public key (simulated) or the platform's evidence
   std::string signature;      // raw signature over body()
 
@@ -56,12 +63,23 @@ struct AttestationReport {
 // measure() of the running executable (/proc/self/exe).
 [[nodiscard]] std::string measure_self(const nlohmann::json& config);
 
+// SHA-256("veil-report-data-v1" || 0 || enclave_key || nonce || be32 |model_hash| || model_hash ||
+// session): binds the key-exchange key, the verifier's nonce, the session's model and the session.
+[[nodiscard]] std::string report_data_for(const std::string& enclave_key, const std::string& nonce,
+                                          const std::string& model_hash, const std::string& session);
+
+// What a report states (raw bytes unless said otherwise).
+struct ReportClaims {
+  std::string measurement;  // hex
+  std::string config_json;
+  std::string enclave_key, nonce, session, model_hash;
+};
+
 class Attester {
  public:
   virtual ~Attester() = default;
-  // A report binding `measurement` (hex), `enclave_key` (raw public key) and `nonce`.
-  [[nodiscard]] virtual AttestationReport attest(const std::string& measurement, const std::string& config_json,
-                                                 const std::string& enclave_key, const std::string& nonce) = 0;
+  // A report binding the claims (report_data set from them).
+  [[nodiscard]] virtual AttestationReport attest(const ReportClaims& claims) = 0;
 };
 
 // Signs reports with an Ed25519 key drawn at construction (OpenSSL). Proves nothing about the
@@ -72,8 +90,9 @@ class SimulatedAttester final : public Attester {
   ~SimulatedAttester() override;
   SimulatedAttester(const SimulatedAttester&) = delete;
   SimulatedAttester& operator=(const SimulatedAttester&) = delete;
-  [[nodiscard]] AttestationReport attest(const std::string& measurement, const std::string& config_json,
-                                         const std::string& enclave_key, const std::string& nonce) override;
+  [[nodiscard]] AttestationReport attest(const ReportClaims& claims) override;
+  // The raw Ed25519 public key the reports are signed with: verifiers pin it out of band.
+  [[nodiscard]] const std::string& public_key() const;
 
  private:
   struct Key;
@@ -84,7 +103,13 @@ class SimulatedAttester final : public Attester {
 struct Expectation {
   std::string measurement;  // hex; compared case-insensitively
   std::string nonce;        // raw, as sent with the request
-  bool allow_simulated = true;
+  // Simulated reports are refused unless this is set (`--allow-simulated`)...
+  bool allow_simulated = false;
+  // ...and then verified under this pinned raw Ed25519 key (`--attestation-key`), never the key
+  // the report carries; a simulated report without a pinned key is refused.
+  std::string signer_key;
+  std::string model_hash;  // raw; empty: not checked (the report may name any model, or none)
+  std::string session;     // raw; empty: not checked
 };
 
 class Verifier {
@@ -94,13 +119,21 @@ class Verifier {
   virtual void verify(const AttestationReport& report, const Expectation& expected) const = 0;
 };
 
-// Checks format, the Ed25519 signature under the report's own signer key, the measurement and the
-// nonce; prints a loud warning on stderr when it accepts (a simulated report is not evidence of a
+// Refuses simulated reports unless allowed; checks the Ed25519 signature under the PINNED signer
+// key, report_data, the measurement, the nonce, and the model hash and session when expected;
+// prints kSimulatedWarning on stderr when it accepts (a simulated report is not evidence of a
 // TEE). Refuses non-simulated kinds (they need their platform's verifier).
 class SimulatedVerifier final : public Verifier {
  public:
   void verify(const AttestationReport& report, const Expectation& expected) const override;
 };
+
+// The banner printed (stderr) each time a simulated report is accepted (docs/tee.md quotes it).
+inline constexpr const char* kSimulatedWarning = "WARNING: SIMULATED ATTESTATION accepted";
+
+// The raw 32-byte Ed25519 key given as 64 hex characters or as a file holding them (what `veil
+// enclave --attestation-key-out` writes). Throws std::invalid_argument naming the problem.
+[[nodiscard]] std::string read_attestation_key(const std::string& hex_or_file);
 
 // The verifier for report.kind (only "simulated" is built in). Throws AttestationError otherwise.
 [[nodiscard]] std::unique_ptr<Verifier> verifier_for(const AttestationReport& report);

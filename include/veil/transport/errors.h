@@ -17,6 +17,7 @@ enum class ErrorCode {
   kResourceExhausted, // message over the size limit
   kFailedPrecondition,// the peer is not in the state the call needs (e.g. weights not loaded)
   kInternal,          // the handler failed
+  kPermissionDenied,  // the caller's identity is not among the roles the op admits (identity.h)
 };
 [[nodiscard]] const char* to_string(ErrorCode code);
 

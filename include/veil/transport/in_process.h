@@ -6,6 +6,7 @@
 #include <string>
 
 #include "veil/transport/endpoint.h"
+#include "veil/transport/identity.h"
 #include "veil/transport/service.h"
 
 namespace veil::transport {
@@ -23,7 +24,9 @@ enum class Handover {
   kShared,
 };
 
-[[nodiscard]] std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service,
+// `caller`: the identity the service sees for every call through this endpoint (what a
+// certificate would carry across the network), checked against each op's roles as remotely.
+[[nodiscard]] std::shared_ptr<Endpoint> connect_in_process(std::shared_ptr<Service> service, Peer caller,
                                                            Handover handover = Handover::kWire);
 
 }  // namespace veil::transport

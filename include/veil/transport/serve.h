@@ -66,7 +66,10 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-// "127.0.0.1", "::1", "[::1]", "localhost" (and the rest of 127.0.0.0/8).
+// Whether every address `host` resolves to (getaddrinfo, then each read back with inet_pton) is
+// loopback: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z. "127.0.0.1", "127.1", "::1", "[::1]",
+// "::ffff:127.0.0.1" and "localhost" are; "0127.0.0.1" (octal: 87.0.0.1) and an unresolvable
+// name are not.
 [[nodiscard]] bool is_loopback_host(const std::string& host);
 // Splits "host:port" / "[v6]:port"; throws std::invalid_argument naming the address when malformed
 // or the port is outside [0, 65535].

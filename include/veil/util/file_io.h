@@ -22,6 +22,10 @@ namespace veil::util {
 void write_file_atomic(const std::filesystem::path& path, std::string_view data);
 void write_file_atomic(const std::filesystem::path& path, std::span<const std::uint8_t> data);
 
+// As write_file_atomic, for a secret (a private key): the file is created with mode 0600 from
+// the start (the temporary file too), whatever the umask. Throws std::runtime_error.
+void write_private_file_atomic(const std::filesystem::path& path, std::string_view data);
+
 // Streams a large file atomically: write through stream(), then commit(). If the object is
 // destroyed without commit() the temporary file is removed and the destination is untouched.
 class AtomicFile {

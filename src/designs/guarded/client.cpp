@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "designs/guarded/accounting.h"
 #include "designs/guarded/privacy.h"
 #include "designs/guarded/server.h"
 #include "veil/designs/registry.h"
@@ -47,8 +48,7 @@ class SplitLM final : public model::CausalLM {
 // Differentiable remote call: forward sends h, backward sends dL/d(out) and returns dL/dh.
 struct RemoteMiddle : public torch::autograd::Function<RemoteMiddle> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, SplitClient* client, std::int64_t offset) {
-    static std::atomic<int> next{0};
-    const int mb = next.fetch_add(1);
+    const int mb = client->next_micro_batch();
     ctx->saved_data["mb"] = static_cast<std::int64_t>(mb);
     ctx->saved_data["client"] = reinterpret_cast<std::int64_t>(client);
     return client->send_forward(h, offset, mb, true);
@@ -103,11 +103,26 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
   VEIL_CHECK_ARG(!o_.mix || c.family == model::Family::kLlama,
                  "--opt mix=orthogonal needs a Llama model (RMSNorm commutes with rotations; GPT-2's LayerNorm does not)");
   middle_end_ = L - o_.m;
-  // The client's adapters: the plain design's, restricted to the client's blocks.
+  shape_.rows = cfg.batch_size;
+  shape_.cols = cfg.seq_len;
+  if (o_.noise != Noise::kNone) grid_ = grid_noise(o_.noise == Noise::kGaussian, o_.noise_scale);
+  // The client's secret: from --opt secret_file, else fresh from RAND_bytes and kept in the run's
+  // own checkpoint folder (read back on --resume so the ZO directions continue); never sent.
+  if (!o_.secret_file.empty()) {
+    secret_ = ClientSecret::load_or_create(o_.secret_file);
+  } else if (!cfg.out.empty()) {
+    const auto path = cfg.out / "checkpoints" / "split_client_secret";
+    secret_ = cfg.resume && std::filesystem::exists(path) ? ClientSecret::load(path) : ClientSecret::generate();
+    secret_.save(path);
+  } else {
+    secret_ = ClientSecret::generate();
+  }
+  // The client's adapters: the plain design's sites, restricted to the client's blocks, with A
+  // drawn from the client's secret (not from --seed, which a server could guess).
   lora_ = std::make_shared<model::LoraAdapters>(c, cfg.lora, cfg.seed);
   // With server_lora, the middle blocks' pairs are kept too, as the client's copy of the server's
-  // LoRA: never computed or trained here, refreshed from the server by sync() so that the PEFT
-  // output holds the whole adapter (same seed, hence the same initialisation as the server's).
+  // LoRA: never computed or trained here, refreshed from the server by sync() (before every
+  // checkpoint and the PEFT output) so that the output holds the whole adapter.
   const bool train_bottom = !o_.gradfree || o_.zo_bottom;
   for (auto it = lora_->pairs().begin(); it != lora_->pairs().end();) {
     const int l = it->first.layer;
@@ -119,6 +134,7 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
     if (site.layer < o_.k || site.layer >= middle_end_) client_params_.insert(client_params_.end(), {p.a, p.b});
   }
   VEIL_CHECK_ARG(!client_params_.empty(), "the LoRA targets match none of the client's blocks");
+  init_client_lora(secret_, *lora_, [&](int l) { return l < o_.k || l >= middle_end_; });
   inner_.model->set_lora(lora_);
   split_lm_ = std::make_unique<SplitLM>(*inner_.model, *this);
   split_lm_->set_lora(lora_);
@@ -137,7 +153,7 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
   inner_.executor->invalidate_fused();
   if (o_.noise != Noise::kNone)
     std::fprintf(stderr, "veil: %s noise accounting: %s\n", o_.gradfree ? "gradfree" : "split",
-                 noise_accounting(o_, c.hidden_size).dump().c_str());
+                 noise_accounting(o_, c.hidden_size, shape_.cols, releases_per_example()).dump().c_str());
 }
 
 SplitClient::~SplitClient() = default;
@@ -146,12 +162,18 @@ void SplitClient::open_server() {
   const auto& c = inner_.model->config();
   transport::Message req;
   req.op = kOpOpen;
-  req.ints = {o_.k, middle_end_, o_.server_lora ? 1 : 0, static_cast<int>(cfg_.lora.r), o_.quant_bits};
-  std::string targets;
-  for (const auto& t : cfg_.lora.target_modules) targets += (targets.empty() ? "" : ",") + t;
-  req.meta = {{"lora_alpha", std::to_string(cfg_.lora.alpha)}, {"seed", std::to_string(cfg_.seed)},
-              {"mix", o_.mix ? "orthogonal" : "none"}, {"lora_targets", targets},
-              {"lora_dropout", std::to_string(cfg_.lora.dropout)}};
+  const bool server_lora = o_.server_lora && !o_.gradfree;
+  req.ints = {o_.k, middle_end_, server_lora ? 1 : 0, server_lora ? static_cast<int>(cfg_.lora.r) : 0, o_.quant_bits};
+  req.meta = {{"mix", o_.mix ? "orthogonal" : "none"}};
+  if (server_lora) {
+    // What the server needs to build and train its own LoRA; its seed is its own.
+    std::string targets;
+    for (const auto& t : cfg_.lora.target_modules) targets += (targets.empty() ? "" : ",") + t;
+    req.meta["lora_alpha"] = std::to_string(cfg_.lora.alpha);
+    req.meta["lora_targets"] = targets;
+    req.meta["lora_dropout"] = std::to_string(cfg_.lora.dropout);
+    req.meta["server_lr"] = std::to_string(o_.server_lr > 0 ? o_.server_lr : cfg_.optim.lr);
+  }
   if (o_.mix) {
     // Fold each RMSNorm weight into the projections it feeds, then rotate: the server computes the
     // middle in rotated coordinates h·Q without ever seeing Q (see docs/designs/guarded.md).
@@ -180,8 +202,8 @@ void SplitClient::open_server() {
     }
   }
   auto r = call(std::move(req));
-  VEIL_CHECK_IO(r.ints.size() == 2 && r.ints[0] == o_.k && r.ints[1] == middle_end_, "split server at ",
-                server_->peer(), " did not open the middle [", o_.k, ", ", middle_end_, ")");
+  VEIL_CHECK_IO(r.ints.size() == 2 && r.ints[0] == o_.k && r.ints[1] == middle_end_ && r.tensors.empty(),
+                "split server at ", server_->peer(), " did not open the middle [", o_.k, ", ", middle_end_, ")");
 }
 
 transport::Message SplitClient::call(transport::Message req) {
@@ -273,11 +295,12 @@ at::Tensor SplitClient::remote_middle(const at::Tensor& h, std::int64_t offset) 
   seq_len_seen_ = std::max<std::int64_t>(seq_len_seen_, h.size(1));
   at::Tensor s = h;
   if (o_.clip > 0) s = clip_rows(s, o_.clip);
-  if (o_.noise == Noise::kGaussian) s = s + secret_normal(s.sizes()) * o_.noise_scale;
-  if (o_.noise == Noise::kLaplace) s = s + secret_laplace(s.sizes()) * o_.noise_scale;
+  // Exact discrete noise on the grid (dp_noise.h): the value sent is exactly the noisy grid point
+  // (s - s.detach() is exactly zero), and the gradient passes straight through to s.
+  if (o_.noise != Noise::kNone) s = add_grid_noise(s, grid_) + (s - s.detach());
   const bool link = !o_.gradfree && at::GradMode::is_enabled() && s.requires_grad();
   if (link) return RemoteMiddle::apply(s, this, offset);
-  return send_forward(s.detach(), offset, next_mb_++, false);
+  return send_forward(s.detach(), offset, next_micro_batch(), false);
 }
 
 at::Tensor SplitClient::send_forward(const at::Tensor& h, std::int64_t offset, int mb, bool want_grad) {
@@ -289,8 +312,7 @@ at::Tensor SplitClient::send_forward(const at::Tensor& h, std::int64_t offset, i
   encode_wire(req.tensors, "h", s, o_.quant_bits);
   auto r = call(std::move(req));
   ++forwards_;
-  auto out = decode_wire(r.tensors, "h", h.size(-1));
-  VEIL_CHECK_IO(out.sizes() == h.sizes(), "split server returned ", out.sizes(), " for ", h.sizes());
+  auto out = checked_reply(r, kOpForward, "h", h);
   if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
   return out;
 }
@@ -304,23 +326,38 @@ at::Tensor SplitClient::send_backward(const at::Tensor& g, int mb) {
   encode_wire(req.tensors, "g", s, o_.quant_bits);
   auto r = call(std::move(req));
   ++backwards_;
-  auto out = decode_wire(r.tensors, "g", g.size(-1));
-  VEIL_CHECK_IO(out.sizes() == g.sizes(), "split server returned a gradient of shape ", out.sizes());
+  auto out = checked_reply(r, kOpBackward, "g", g);
   if (o_.mix) out = at::matmul(out.to(at::kDouble), mix_.t()).to(at::kFloat);
   return out;
 }
 
-void SplitClient::zo_update(std::span<const train::MicroBatch> micro, double lr) {
-  // SPSA / MeZO: two forward passes at θ ± εz give the directional derivative along z.
+at::Tensor SplitClient::checked_reply(const transport::Message& r, const char* op, const char* name,
+                                      const at::Tensor& like) const {
+  at::Tensor out;
+  try {
+    out = decode_wire(r.tensors, name, like.size(-1));
+  } catch (const std::exception& e) {
+    VEIL_CHECK_IO(false, "split server at ", server_->peer(), " sent a malformed reply to ", op, ": ", e.what());
+  }
+  VEIL_CHECK_IO(out.sizes() == like.sizes(), "split server at ", server_->peer(), " replied to ", op, " with shape ",
+                out.sizes(), " for ", like.sizes());
+  VEIL_CHECK_IO(out.isfinite().all().item<bool>(), "split server at ", server_->peer(), " replied to ", op,
+                " with non-finite values");
+  return out;
+}
+
+void SplitClient::zo_update(std::span<const train::MicroBatch> micro, double lr, std::int64_t step) {
+  // SPSA / MeZO: two forward passes at θ ± εz give the directional derivative along z; z comes
+  // from the client's secret keystream for this step (never from a seed the server knows).
   at::NoGradGuard ng;
   split_lm_->set_training(false);
   std::vector<at::Tensor> bottom, z;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003ULL + static_cast<std::uint64_t>(zo_steps_));
   for (const auto& [site, p] : lora_->pairs())
     if (site.layer < o_.k)
       for (const auto& t : {p.a, p.b}) {
         bottom.push_back(t);
-        z.push_back(at::normal(0.0, 1.0, t.sizes(), gen));
+        z.push_back(secret_.normal(kDomainZo, static_cast<std::uint32_t>(z.size()), static_cast<std::uint32_t>(step),
+                                   t.sizes()));
       }
   if (bottom.empty()) return;
   auto loss = [&] {
@@ -347,21 +384,41 @@ void SplitClient::zo_update(std::span<const train::MicroBatch> micro, double lr)
 }
 
 train::StepStats SplitClient::step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) {
+  // Every micro-batch goes to the server at the run's fixed shape, with or without targets, and
+  // (split) is backwarded: the server's view does not depend on the labels' count or place.
+  const auto padded = shape_.pad(micro);
   if (o_.gradfree && o_.zo_bottom) {
-    zo_update(micro, o_.zo_lr > 0 ? o_.zo_lr : cfg_.optim.lr);  // constant rate, plain SGD (MeZO)
+    // constant rate, plain SGD (MeZO); the step number selects the secret direction
+    zo_update(padded, o_.zo_lr > 0 ? o_.zo_lr : cfg_.optim.lr, trainer.steps_done());
   }
-  auto s = trainer.step(micro);
+  auto s = trainer.step_with([&] {
+    train::Trainer::Gradients g;
+    for (const auto& mb : padded) g.targets += (mb.labels != -100).sum().item<std::int64_t>();
+    for (const auto& mb : micro) g.tokens += mb.input_ids.numel();
+    for (const auto& mb : padded) {
+      auto l = train::causal_lm_loss(*split_lm_, mb.input_ids, mb.labels);
+      (l.sum / static_cast<double>(std::max<std::int64_t>(1, g.targets))).backward();
+      g.loss_sum += l.sum.item<double>();
+    }
+    return g;
+  });
   tokens_ += s.tokens;
   transport::Message req;
-  req.op = kOpStep;
-  req.meta["lr"] = std::to_string(s.lr);
+  req.op = kOpStep;  // carries nothing: the server LoRA's rate was fixed at split.open
   (void)call(std::move(req));
   return s;
 }
 
 train::EvalStats SplitClient::evaluate(std::span<const train::MicroBatch> batches) {
   for (const auto& b : batches) tokens_ += b.input_ids.numel();
-  return train::evaluate_loss(*split_lm_, batches);
+  ++evaluations_;
+  const auto padded = shape_.pad(batches);
+  return train::evaluate_loss(*split_lm_, padded);
+}
+
+std::int64_t SplitClient::releases_per_example() const {
+  // Each epoch sends a training row once per forward of its step: 1, or 3 with SPSA (θ, θ ± εz).
+  return cfg_.epochs * ((o_.gradfree && o_.zo_bottom) ? 3 : 1);
 }
 
 nlohmann::json SplitClient::report() const {
@@ -386,10 +443,17 @@ nlohmann::json SplitClient::report() const {
       {"client_param_share", client_params / total_params},
       {"client_flop_share", client_flops / plain_flops},
       {"trained_parameters", lora_->num_parameters()},
-      {"noise", noise_accounting(o_, c.hidden_size)},
+      {"noise", noise_accounting(o_, c.hidden_size, shape_.cols, releases_per_example())},
       {"quant_bits", o_.quant_bits}, {"mix", o_.mix ? "orthogonal" : "none"}, {"server_lora", o_.server_lora},
       {"server_sees", o_.gradfree ? "hidden states at layer k (forward only)"
                                   : "hidden states at layer k and gradients at layer L-m, per micro-batch"}};
+  if (o_.noise != Noise::kNone) {
+    // Validation rows are released once per evaluation.
+    j["noise"]["validation_example"] = noise_accounting(o_, c.hidden_size, shape_.cols, std::max<std::int64_t>(1, evaluations_));
+    j["noise"]["covers"] = o_.gradfree ? "every message the client sends the server (forward activations only)"
+                                       : "the forward activations only: split's uploaded gradients are not noised";
+  }
+  j["fixed_shape"] = {shape_.rows, shape_.cols};
   if (o_.dcor > 0) j["dcor"] = {{"weight", o_.dcor}, {"last", last_dcor_}};
   if (o_.gradfree && o_.zo_bottom) j["zo"] = {{"eps", o_.zo_eps}, {"steps", zo_steps_}, {"last_directional_derivative", last_zo_grad_}};
   return j;

@@ -7,6 +7,9 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include "designs/guarded/client_secret.h"
+#include "designs/guarded/dp_noise.h"
+#include "designs/guarded/fixed_shape.h"
 #include "veil/designs/guarded/split.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/loader.h"
@@ -51,6 +54,7 @@ class SplitClient : public train::DesignSession {
   // Wire helpers used by the autograd link.
   [[nodiscard]] at::Tensor send_forward(const at::Tensor& h, std::int64_t offset, int mb, bool want_grad);
   [[nodiscard]] at::Tensor send_backward(const at::Tensor& g, int mb);
+  [[nodiscard]] int next_micro_batch() { return next_mb_++; }
 
   [[nodiscard]] const SplitOptions& options() const { return o_; }
   [[nodiscard]] int middle_begin() const { return o_.k; }
@@ -61,7 +65,13 @@ class SplitClient : public train::DesignSession {
   // server_->call, timed in wall-clock and process CPU seconds (with an in-process server, the
   // server's compute; the rest of a step is the client's own).
   transport::Message call(transport::Message req);
-  void zo_update(std::span<const train::MicroBatch> micro, double lr);
+  void zo_update(std::span<const train::MicroBatch> micro, double lr, std::int64_t step);
+  // Decodes tensor `name` of the server's reply to `op` and checks it has `like`'s shape and only
+  // finite values; anything else is a clear std::runtime_error naming the server.
+  [[nodiscard]] at::Tensor checked_reply(const transport::Message& r, const char* op, const char* name,
+                                         const at::Tensor& like) const;
+  // Forward releases of one training example over the run (noise accounting).
+  [[nodiscard]] std::int64_t releases_per_example() const;
   // Converts a server LoRA pair between the server's (mixed) and the model's coordinates.
   void server_lora_coordinates(model::LinearSite site, at::Tensor& a, at::Tensor& b, bool to_server) const;
 
@@ -74,10 +84,13 @@ class SplitClient : public train::DesignSession {
   std::shared_ptr<model::LoraAdapters> lora_;
   std::vector<at::Tensor> top_params_, client_params_;
   at::Tensor mix_;  // [d, d] f64 orthogonal (mix=orthogonal)
+  ClientSecret secret_;  // LoRA initialisation and ZO directions; never sent
+  GridNoise grid_;       // the noise option's exact sampler parameters
+  FixedShape shape_;     // every micro-batch the server sees has this shape
   at::Tensor embedding_;
   int middle_end_ = 0;
   int next_mb_ = 0;
-  std::int64_t tokens_ = 0, forwards_ = 0, backwards_ = 0, zo_steps_ = 0;
+  std::int64_t tokens_ = 0, forwards_ = 0, backwards_ = 0, zo_steps_ = 0, evaluations_ = 0;
   double last_dcor_ = -1, last_zo_grad_ = 0, server_seconds_ = 0, server_cpu_seconds_ = 0;
   std::int64_t seq_len_seen_ = 0;
 };

@@ -30,11 +30,6 @@ at::Tensor secret_normal(at::IntArrayRef sizes) {
   return (at::sqrt(-2.0 * at::log(u1)) * at::cos(2.0 * std::numbers::pi * u2)).to(at::kFloat);
 }
 
-at::Tensor secret_laplace(at::IntArrayRef sizes) {
-  auto u = secret_uniform(sizes) - 0.5;
-  return (-at::sign(u) * at::log1p(-2.0 * at::abs(u))).to(at::kFloat);
-}
-
 at::Tensor secret_orthogonal(std::int64_t n) {
   VEIL_CHECK_ARG(n >= 1, "orthogonal matrix of size ", n);
   auto g = secret_normal({n, n}).to(at::kDouble);

@@ -13,9 +13,9 @@ namespace veil::designs::guarded {
 
 // Uniform (0, 1) floats from OpenSSL randomness, shape `sizes`.
 [[nodiscard]] at::Tensor secret_uniform(at::IntArrayRef sizes);
-// Standard normal (Box–Muller on secret uniforms) and standard Laplace (inverse CDF) noise.
+// Standard normal values (Box–Muller on secret uniforms), for the mixing matrix. The DP noise of
+// the noise option is sampled exactly on a grid instead (dp_noise.h).
 [[nodiscard]] at::Tensor secret_normal(at::IntArrayRef sizes);
-[[nodiscard]] at::Tensor secret_laplace(at::IntArrayRef sizes);
 // A Haar-random orthogonal matrix [n, n] (QR of a secret Gaussian matrix, signs fixed by R's
 // diagonal), in float64 for exact inversion.
 [[nodiscard]] at::Tensor secret_orthogonal(std::int64_t n);

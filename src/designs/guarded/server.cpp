@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include <openssl/rand.h>
 #include <torch/torch.h>
 
 #include "designs/guarded/privacy.h"
@@ -16,6 +17,33 @@ namespace {
 using transport::Message;
 using transport::ProtocolError;
 
+// Limits on every count a client supplies (a peer may be malicious: each one bounds memory or time).
+constexpr std::int64_t kMaxBatch = 256;          // rows of one activation
+constexpr std::int64_t kMaxTokens = 1 << 16;     // rows x positions of one activation
+constexpr std::size_t kMaxKeptGraphs = 64;       // forwards kept for a backward
+constexpr std::int64_t kMaxLoraRank = 256;
+constexpr std::size_t kMaxTargets = 64;
+
+double meta_number(const Message& req, const std::string& key, double lo, double hi) {
+  auto it = req.meta.find(key);
+  if (it == req.meta.end()) throw ProtocolError("split.open: meta '" + key + "' is required with server_lora=1");
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != it->second.size() || !(v >= lo && v <= hi))
+    throw ProtocolError("split.open: meta '" + key + "' must be a number in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "]");
+  return v;
+}
+
+void require_finite(const at::Tensor& t, const std::string& what) {
+  if (!t.isfinite().all().item<bool>()) throw ProtocolError(what + " holds non-finite values");
+}
+
 struct ServerState {
   WorkerContext ctx;
   bool gradfree = false;
@@ -25,12 +53,17 @@ struct ServerState {
   int first = 0, last = 0, bits = 0;
   std::shared_ptr<model::LoraAdapters> lora;
   std::unique_ptr<torch::optim::AdamW> opt;
+  double lr = 0;  // the server LoRA's constant rate (split.open's server_lr)
   std::map<int, std::pair<at::Tensor, at::Tensor>> graphs;  // micro-batch id -> (input leaf, output)
 
   void open(const Message& req) {
     if (req.ints.size() != 5) throw ProtocolError("split.open needs ints {k, L-m, server_lora, lora_r, quant_bits}");
     auto cfg = model::ModelConfig::from_file(ctx.model / "config.json");
     const int k = req.ints[0], end = req.ints[1];
+    if ((req.ints[2] != 0 && req.ints[2] != 1) || req.ints[3] < 0 || req.ints[3] > kMaxLoraRank ||
+        (req.ints[4] != 0 && (req.ints[4] < 2 || req.ints[4] > 16)))
+      throw ProtocolError("split.open: server_lora must be 0 or 1, lora_r in 0.." + std::to_string(kMaxLoraRank) +
+                          ", quant_bits 0 or 2..16");
     if (k < 1 || end <= k || end >= cfg.num_layers)
       throw ProtocolError("split.open: middle [" + std::to_string(k) + ", " + std::to_string(end) +
                           ") must be inside (0, " + std::to_string(cfg.num_layers) + ")");
@@ -63,9 +96,16 @@ struct ServerState {
             if (w.scalar_type() != at::kFloat || w.dim() != 2 || w.size(0) != out || w.size(1) != in)
               throw ProtocolError("split.open: " + key + " must be f32 [" + std::to_string(out) + ", " +
                                   std::to_string(in) + "]");
+            require_finite(w, "split.open: " + key);
             linear[{l, p}] = w;
             auto bkey = "b." + std::to_string(l) + "." + std::to_string(static_cast<int>(p));
-            if (req.tensors.count(bkey)) b.bias[p] = req.tensor(bkey);
+            if (req.tensors.count(bkey)) {
+              const auto& bias = req.tensor(bkey);
+              if (bias.scalar_type() != at::kFloat || bias.dim() != 1 || bias.size(0) != out)
+                throw ProtocolError("split.open: " + bkey + " must be f32 [" + std::to_string(out) + "]");
+              require_finite(bias, "split.open: " + bkey);
+              b.bias[p] = bias;
+            }
           }
       }
     }
@@ -80,27 +120,34 @@ struct ServerState {
       if (gradfree) throw ProtocolError("gradfree: the server trains nothing (server_lora=0)");
       model::LoraConfig lc;
       lc.r = req.ints[3];
-      lc.alpha = req.meta.count("lora_alpha") ? std::stod(req.meta.at("lora_alpha")) : 16.0;
+      if (lc.r < 1) throw ProtocolError("split.open: server_lora=1 needs lora_r >= 1");
+      lc.alpha = meta_number(req, "lora_alpha", 1e-6, 1e6);
+      lc.dropout = meta_number(req, "lora_dropout", 0, 0.99);
+      lr = meta_number(req, "server_lr", 1e-12, 10);
       if (auto t = req.meta.find("lora_targets"); t != req.meta.end()) {
+        if (t->second.size() > 4096) throw ProtocolError("split.open: lora_targets is too long");
         lc.target_modules.clear();
         for (std::size_t pos = 0; pos <= t->second.size();) {
           auto comma = std::min(t->second.find(',', pos), t->second.size());
           if (comma > pos) lc.target_modules.push_back(t->second.substr(pos, comma - pos));
           pos = comma + 1;
         }
+        if (lc.target_modules.size() > kMaxTargets) throw ProtocolError("split.open: too many lora_targets");
       }
-      if (auto d = req.meta.find("lora_dropout"); d != req.meta.end()) lc.dropout = std::stod(d->second);
       try {
         lc.validate();
       } catch (const std::invalid_argument& e) {
         throw ProtocolError(std::string("split.open: ") + e.what());
       }
-      auto seed = req.meta.count("seed") ? std::stoull(req.meta.at("seed")) : 0ULL;
+      // The server's own seed, drawn here: nothing of the client's randomness is needed or sent.
+      std::uint64_t seed = 0;
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof seed) != 1)
+        throw std::runtime_error("OpenSSL RAND_bytes failed");
       lora = std::make_shared<model::LoraAdapters>(cfg, lc, seed);
       for (auto it = lora->pairs().begin(); it != lora->pairs().end();)
         it = (it->first.layer >= k && it->first.layer < end) ? std::next(it) : lora->pairs().erase(it);
       model->set_lora(lora);
-      opt = std::make_unique<torch::optim::AdamW>(lora->parameters(), torch::optim::AdamWOptions(1e-3));
+      opt = std::make_unique<torch::optim::AdamW>(lora->parameters(), torch::optim::AdamWOptions(lr));
     }
   }
 
@@ -114,10 +161,19 @@ struct ServerState {
     if (req.ints.size() != 3) throw ProtocolError("split.forward needs ints {micro_batch, offset, want_grad}");
     const auto& c = model->config();
     auto h = decode_wire(req.tensors, "h", c.hidden_size);
-    if (h.dim() != 3 || h.size(2) != c.hidden_size || req.ints[1] < 0 ||
+    if (h.dim() != 3 || h.size(2) != c.hidden_size || req.ints[1] < 0 || h.size(0) < 1 || h.size(1) < 1 ||
         req.ints[1] + h.size(1) > c.max_position_embeddings)
       throw ProtocolError("split.forward: activation must be [B, T, hidden] within the model's positions");
+    if (h.size(0) > kMaxBatch || h.size(0) * h.size(1) > kMaxTokens)
+      throw ProtocolError("split.forward: at most " + std::to_string(kMaxBatch) + " rows and " +
+                          std::to_string(kMaxTokens) + " tokens per activation");
+    if (req.ints[0] < 0 || (req.ints[2] != 0 && req.ints[2] != 1))
+      throw ProtocolError("split.forward: micro_batch must be >= 0 and want_grad 0 or 1");
+    require_finite(h, "split.forward: the activation");
     const bool want_grad = req.ints[2] != 0;
+    if (want_grad && !graphs.count(req.ints[0]) && graphs.size() >= kMaxKeptGraphs)
+      throw ProtocolError("split.forward: " + std::to_string(kMaxKeptGraphs) +
+                          " forwards are already waiting for their backward (send split.step)");
     if (want_grad && gradfree) throw ProtocolError("gradfree: the server keeps no graph (want_grad must be 0)");
     Message r;
     r.op = req.op;
@@ -144,6 +200,7 @@ struct ServerState {
     auto [x, y] = it->second;
     graphs.erase(it);
     if (!g.sizes().equals(y.sizes())) throw ProtocolError("split.backward: gradient shape does not match the output");
+    require_finite(g, "split.backward: the gradient");
     at::AutoGradMode on(true);
     y.backward(g);  // accumulates the server LoRA's gradients too
     Message r;
@@ -179,6 +236,8 @@ struct ServerState {
       if (!a.sizes().equals(p.a.sizes()) || !b.sizes().equals(p.b.sizes()) || a.scalar_type() != p.a.scalar_type() ||
           b.scalar_type() != p.b.scalar_type())
         throw ProtocolError("split.set_lora: a." + key + " / b." + key + " do not match the server LoRA");
+      require_finite(a, "split.set_lora: a." + key);
+      require_finite(b, "split.set_lora: b." + key);
       p.a.copy_(a);
       p.b.copy_(b);
     }
@@ -189,9 +248,9 @@ struct ServerState {
 
   Message step(const Message& req) {
     graphs.clear();  // forwards of micro-batches without targets are never backwarded
+    if (!req.ints.empty() || !req.meta.empty() || !req.tensors.empty())
+      throw ProtocolError("split.step carries nothing (the server LoRA's rate is fixed at split.open)");
     if (opt) {
-      auto lr = req.meta.count("lr") ? std::stod(req.meta.at("lr")) : 1e-3;
-      for (auto& group : opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
       opt->step();
       opt->zero_grad();
     }
@@ -216,7 +275,7 @@ void install_split_server(transport::Service& service, const WorkerContext& ctx,
       return (s.get()->*fn)(req);
     };
   };
-  service.on(kOpOpen, [s](const Message& req) {
+  service.on(kOpOpen, transport::kWorkerCallers, [s](const Message& req) {
     std::lock_guard lock(s->mu);
     s->open(req);
     Message r;
@@ -224,12 +283,12 @@ void install_split_server(transport::Service& service, const WorkerContext& ctx,
     r.ints = {s->first, s->last};
     return r;
   });
-  service.on(kOpForward, locked(&ServerState::forward));
-  if (!gradfree) service.on(kOpBackward, locked(&ServerState::backward));
-  service.on(kOpStep, locked(&ServerState::step));
+  service.on(kOpForward, transport::kWorkerCallers, locked(&ServerState::forward));
+  if (!gradfree) service.on(kOpBackward, transport::kWorkerCallers, locked(&ServerState::backward));
+  service.on(kOpStep, transport::kWorkerCallers, locked(&ServerState::step));
   if (!gradfree) {
-    service.on(kOpGetLora, locked(&ServerState::get_lora));
-    service.on(kOpSetLora, locked(&ServerState::set_lora));
+    service.on(kOpGetLora, transport::kWorkerCallers, locked(&ServerState::get_lora));
+    service.on(kOpSetLora, transport::kWorkerCallers, locked(&ServerState::set_lora));
   }
 }
 

@@ -101,7 +101,7 @@ HeLoraSession::HeLoraSession(const train::FinetuneConfig& cfg, std::shared_ptr<m
       service->set_tap(tap);
       taps_.push_back(tap);
       install_worker(*service, files, first, last);
-      ws.push_back({transport::connect_in_process(service), first, last});
+      ws.push_back({transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "local")), first, last});
     }
     pool = transport::WorkerPool(std::move(ws));
   } else {

@@ -219,11 +219,11 @@ class Worker {
 void install_worker(transport::Service& service, std::shared_ptr<const model::ModelFiles> model, int first_layer,
                     int last_layer) {
   auto w = std::make_shared<Worker>(std::move(model), first_layer, last_layer);
-  service.on("he.setup", [w](const Message& m) { return w->setup(m); });
-  service.on("he.close", [w](const Message& m) { return w->close(m); });
-  service.on("he.plan_info", [w](const Message& m) { return w->plan_info(m); });
-  service.on("he.forward", [w](const Message& m) { return w->multiply(m, 0); });
-  service.on("he.backward", [w](const Message& m) { return w->multiply(m, 1); });
+  service.on("he.setup", transport::kWorkerCallers, [w](const Message& m) { return w->setup(m); });
+  service.on("he.close", transport::kWorkerCallers, [w](const Message& m) { return w->close(m); });
+  service.on("he.plan_info", transport::kWorkerCallers, [w](const Message& m) { return w->plan_info(m); });
+  service.on("he.forward", transport::kWorkerCallers, [w](const Message& m) { return w->multiply(m, 0); });
+  service.on("he.backward", transport::kWorkerCallers, [w](const Message& m) { return w->multiply(m, 1); });
 }
 
 }  // namespace veil::designs::he_lora

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "designs/obfuscatune/bundle.h"
+#include "designs/obfuscatune/enclave_protocol.h"
 #include "designs/obfuscatune/enclave_runs.h"
 #include "designs/obfuscatune/sealed_message.h"
 #include "veil/designs/obfuscatune/enclave.h"
@@ -20,6 +21,7 @@
 #include "veil/tokenizer/tokenizer.h"
 #include "veil/tee/attestation.h"
 #include "veil/tee/sealing.h"
+#include "veil/tee/signing.h"
 #include "veil/train/design.h"
 #include "veil/transport/message.h"
 #include "veil/util/check.h"
@@ -62,9 +64,13 @@ struct EnclaveParty::State {
   std::shared_ptr<tee::Attester> attester;
   tee::SealingKey key;
   std::string measurement, config_json;
+  std::string session = tee::random_bytes(16);       // this session's id (one model, one data owner)
+  std::string adapter_key = tee::random_bytes(32);   // MACs the adapters this session produces
+  std::unique_ptr<tee::VerifyKey> model_owner;       // pinned by the (measured) configuration
   fs::path dir;
   std::mutex mu;
-  std::deque<std::string> issued;  // hashes of the reports handed out (newest last, bounded)
+  std::deque<std::string> issued;  // hashes of the reports handed out and not yet used (newest last, bounded)
+  std::deque<std::string> used;    // hashes of reports that a request consumed (newest last, bounded)
   struct Stream {
     std::string kind, report_hash;
     std::unique_ptr<tee::Opener> opener;
@@ -72,14 +78,16 @@ struct EnclaveParty::State {
   };
   std::map<std::string, Stream> streams;
   fs::path model_dir, model_path, data_path;
-  std::string owner_key, data_report_hash;
+  std::string model_hash;                   // raw; empty until the model owner's model is accepted
+  std::unique_ptr<tee::VerifyKey> data_owner;  // bound by the data owner's first signed request
+  std::string owner_key;                    // the data owner's X25519 reply key (from its sealed data)
   std::atomic<int> counter{0};
 
   Message report(const Message& q) {
     const auto& nonce = q.blob("nonce");
     if (nonce.size() < 16 || nonce.size() > 64) throw ProtocolError("enclave.report: the nonce must have 16 to 64 bytes");
-    auto r = attester->attest(measurement, config_json, key.public_key(), nonce);
     std::lock_guard lock(mu);
+    auto r = attester->attest({measurement, config_json, key.public_key(), nonce, session, model_hash});
     issued.push_back(r.hash());
     while (issued.size() > 256) issued.pop_front();
     Message m;
@@ -87,28 +95,49 @@ struct EnclaveParty::State {
     return m;
   }
 
+  // The hash named by meta "report" (hex), which must be a report this session issued and nobody
+  // has used yet (callers hold mu).
+  std::string issued_report(const Message& q, const std::string& op) {
+    if (!q.meta.count("report")) throw ProtocolError(op + ": meta 'report' is missing");
+    std::string hash;
+    try {
+      hash = tee::from_hex(q.meta.at("report"));
+    } catch (const std::invalid_argument&) {
+      throw ProtocolError(op + ": meta 'report' is not hex");
+    }
+    if (std::find(used.begin(), used.end(), hash) != used.end())
+      throw ProtocolError(op + ": bound to a report a request already used (a replay; each request needs a fresh report)");
+    if (std::find(issued.begin(), issued.end(), hash) == issued.end())
+      throw ProtocolError(op + ": bound to a report this enclave session did not issue (a request made for another "
+                               "session, or an expired report)");
+    return hash;
+  }
+  // Marks a report used: no second request may name it.
+  void consume(const std::string& hash) {
+    issued.erase(std::remove(issued.begin(), issued.end(), hash), issued.end());
+    used.push_back(hash);
+    while (used.size() > 4096) used.pop_front();
+  }
+
+  std::size_t max_bytes(const std::string& kind) const {
+    return kind == "model" ? settings.max_model_bytes : settings.max_data_bytes;
+  }
+
   Message seal(const Message& q, const std::string& kind) {
     const std::string op = q.op;
-    auto meta = [&](const char* k) -> const std::string& {
-      if (!q.meta.count(k)) throw ProtocolError(op + ": meta '" + k + "' is missing");
-      return q.meta.at(k);
-    };
-    const std::string id = meta("stream");
-    if (q.ints.size() != 2) throw ProtocolError(op + ": expected ints {index, final}");
+    if (!q.meta.count("stream")) throw ProtocolError(op + ": meta 'stream' is missing");
+    const std::string id = q.meta.at("stream");
+    if (q.ints.size() != 2 || q.ints[0] < 0) throw ProtocolError(op + ": expected ints {index, final}");
     const bool final = q.ints[1] != 0;
     std::lock_guard lock(mu);
     if (q.ints[0] == 0) {
-      std::string hash;
-      try {
-        hash = tee::from_hex(meta("report"));
-      } catch (const std::invalid_argument&) {
-        throw ProtocolError(op + ": meta 'report' is not hex");
-      }
-      if (std::find(issued.begin(), issued.end(), hash) == issued.end())
-        throw ProtocolError(op + ": sealed for a report this enclave did not issue (or an expired one)");
+      if (kind == "model" && !model_hash.empty())
+        throw ProtocolError(op + ": this enclave session already holds a model (" + tee::to_hex(model_hash) +
+                            "); one model is sealed per session");
+      const std::string hash = issued_report(q, op);
+      if (streams.count(id)) throw ProtocolError(op + ": stream id already open");
       if (streams.size() >= 16) throw ProtocolError(op + ": too many open streams");
-      Stream s{kind, hash, std::make_unique<tee::Opener>(key, q.blob("header"), hash), {}};
-      streams[id] = std::move(s);
+      streams[id] = Stream{kind, hash, std::make_unique<tee::Opener>(key, q.blob("header"), hash), {}};
     }
     auto it = streams.find(id);
     if (it == streams.end()) throw ProtocolError(op + ": unknown stream (its chunk 0 never arrived)");
@@ -123,16 +152,38 @@ struct EnclaveParty::State {
       streams.erase(it);
       throw;
     }
+    if (s.opener->chunks() == 1) consume(s.report_hash);  // chunk 0 authenticated: the report is spent
+    if (s.plaintext.size() > max_bytes(kind)) {
+      streams.erase(it);
+      throw ProtocolError(util::cat(op, ": the sealed ", kind, " exceeds ", max_bytes(kind), " bytes; the stream is dropped"));
+    }
     if (!final) return {};
     Stream done = std::move(s);
     streams.erase(it);
     auto files = unpack_bundle(done.plaintext);
-    if (kind == "model") accept_model(files);
+    done.plaintext.clear();
+    if (kind == "model") accept_model(std::move(files), done.report_hash);
     else accept_data(files, done.report_hash);
     return {};
   }
 
-  void accept_model(const Bundle& files) {
+  void accept_model(Bundle files, const std::string& report_hash) {
+    if (!model_hash.empty())
+      throw ProtocolError("enclave.seal_model: this enclave session already holds a model (" + tee::to_hex(model_hash) +
+                          "); one model is sealed per session");
+    const auto sig = files.find(kModelSignatureFile);
+    if (sig == files.end())
+      throw ProtocolError(util::cat("enclave.seal_model: the model bundle is unsigned; the model owner signs it with the "
+                                    "key this enclave pins (--model-owner-key, fingerprint ",
+                                    model_owner->fingerprint(), ")"));
+    const std::string signature = sig->second;
+    files.erase(sig);
+    if (files.empty()) throw ProtocolError("enclave.seal_model: the bundle holds no model file");
+    const std::string hash = obfuscatune::model_hash(files);
+    if (!model_owner->verify(signed_digest(kSealModelLabel, session, report_hash, {{"model", hash}}), signature))
+      throw ProtocolError(util::cat("enclave.seal_model: the model bundle is not signed by the model owner's pinned key "
+                                    "(--model-owner-key, fingerprint ",
+                                    model_owner->fingerprint(), "); refused"));
     const fs::path target = dir / ("model-" + std::to_string(++counter));
     fs::create_directory(target);
     for (const auto& [name, bytes] : files) write_private(target / name, bytes);
@@ -143,10 +194,32 @@ struct EnclaveParty::State {
       fs::remove_all(target);
       throw;
     }
-    if (!model_dir.empty()) fs::remove_all(model_dir);
     model_dir = target;
     model_path = path;
-    std::fprintf(stderr, "veil enclave: sealed model received (%zu files)\n", files.size());
+    model_hash = hash;
+    std::fprintf(stderr, "veil enclave: sealed model received (%zu files, hash %s) for session %s\n", files.size(),
+                 tee::to_hex(hash).c_str(), tee::to_hex(session).c_str());
+  }
+
+  // Checks the data owner's signature over `files` (but kRequestSignatureFile) with the key in
+  // kSessionKeyFile, which must be the session's data owner; the first signed request binds it.
+  void authenticate_owner(const Bundle& files, const std::string& label, const std::string& report_hash,
+                          const std::string& op) {
+    if (!files.count(kSessionKeyFile) || !files.count(kRequestSignatureFile))
+      throw ProtocolError(op + ": the request is not signed with a data owner's session key");
+    auto signer = std::make_unique<tee::VerifyKey>(tee::VerifyKey::from_der(files.at(kSessionKeyFile)));
+    if (data_owner && !equal_bytes(data_owner->der(), signer->der()))
+      throw ProtocolError(util::cat(op, ": signed by key ", signer->fingerprint().substr(0, 16),
+                                    "..., which is not this session's data owner (", data_owner->fingerprint().substr(0, 16),
+                                    "...); refused"));
+    if (!signer->verify(signed_digest(label, session, report_hash, files, kRequestSignatureFile),
+                        files.at(kRequestSignatureFile)))
+      throw ProtocolError(op + ": the data owner's signature does not verify (altered, or made for another session or report)");
+    if (!data_owner) {
+      data_owner = std::move(signer);
+      std::fprintf(stderr, "veil enclave: session %s bound to data owner key %s\n", tee::to_hex(session).c_str(),
+                   data_owner->fingerprint().c_str());
+    }
   }
 
   void accept_data(const Bundle& files, const std::string& report_hash) {
@@ -156,12 +229,12 @@ struct EnclaveParty::State {
     for (const auto& [name, bytes] : files)
       if (name.rfind("data.", 0) == 0) data_name = name;
     if (data_name.empty()) throw ProtocolError("enclave.seal_data: the bundle lacks a 'data.<ext>' file");
+    authenticate_owner(files, kSealDataLabel, report_hash, "enclave.seal_data");
     const fs::path path = dir / ("data-" + std::to_string(++counter) + fs::path(data_name).extension().string());
     write_private(path, files.at(data_name));
     if (!data_path.empty()) fs::remove(data_path);
     data_path = path;
     owner_key = files.at("owner.pub");
-    data_report_hash = report_hash;
     std::fprintf(stderr, "veil enclave: sealed dataset received (%zu bytes)\n", files.at(data_name).size());
   }
 
@@ -174,26 +247,19 @@ struct EnclaveParty::State {
     };
   }
 
-  // The hash of a report this enclave issued, from meta "report" (hex).
-  std::string issued_report(const Message& q, const std::string& op) {
-    if (!q.meta.count("report")) throw ProtocolError(op + ": meta 'report' is missing");
-    std::string hash;
-    try {
-      hash = tee::from_hex(q.meta.at("report"));
-    } catch (const std::invalid_argument&) {
-      throw ProtocolError(op + ": meta 'report' is not hex");
-    }
-    if (std::find(issued.begin(), issued.end(), hash) == issued.end())
-      throw ProtocolError(op + ": sealed for a report this enclave did not issue (or an expired one)");
-    return hash;
-  }
-
   Message generate(const Message& q) {
     std::unique_lock lock(mu);
     const std::string aad = issued_report(q, "enclave.generate");
-    auto files = unpack_bundle(tee::open(key, aad, sealed_from(q, "enclave.generate")));
+    const auto sealed = sealed_from(q, "enclave.generate");
+    std::size_t bytes = sealed.header.size();
+    for (const auto& c : sealed.chunks) bytes += c.size();
+    if (bytes > settings.max_data_bytes) throw ProtocolError("enclave.generate: the sealed request is too large");
+    auto files = unpack_bundle(tee::open(key, aad, sealed));
     if (!files.count("request.json") || !files.count("owner.pub") || files.at("owner.pub").size() != 32)
       throw ProtocolError("enclave.generate: the bundle lacks request.json or the 32-byte reply key owner.pub");
+    if (model_path.empty()) throw ProtocolError("enclave.generate: no model was sealed to this enclave yet");
+    authenticate_owner(files, kGenerateLabel, aad, "enclave.generate");
+    consume(aad);
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(files.at("request.json"));
@@ -201,14 +267,21 @@ struct EnclaveParty::State {
       throw ProtocolError("enclave.generate: request.json is not JSON");
     }
     const auto req = EnclaveGenerate::from_json(j);
-    if (model_path.empty()) throw ProtocolError("enclave.generate: no model was sealed to this enclave yet");
     if (!fs::is_directory(model_path))
       throw ProtocolError("enclave.generate: the sealed model is a single file, without a tokenizer");
     auto tok = tokenizer::load_tokenizer(model_path);
     auto model_files = model::read_model(model_path);
     const auto cfg = model_files.config;
     std::shared_ptr<model::LoraAdapters> lora;
-    if (files.count("adapter_config.json") || files.count("adapter_model.safetensors")) {
+    if (files.count("adapter_config.json") || files.count("adapter_model.safetensors") || files.count(kAdapterTagFile)) {
+      for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
+        if (!files.count(name)) throw ProtocolError(std::string("enclave.generate: the adapter lacks ") + name);
+      if (!files.count(kAdapterTagFile) ||
+          !equal_bytes(files.at(kAdapterTagFile), adapter_tag(adapter_key, session, model_hash, files.at("adapter_config.json"),
+                                                              files.at("adapter_model.safetensors"))))
+        throw ProtocolError(
+            "enclave.generate: the adapter was not produced by this enclave session (its adapter.tag is missing or "
+            "does not verify); only adapters the session's fine-tunes returned are loaded");
       const fs::path adir = dir / ("adapter-" + std::to_string(++counter));
       fs::create_directory(adir);
       struct Remove {
@@ -218,10 +291,7 @@ struct EnclaveParty::State {
           fs::remove_all(p, ec);
         }
       } remove{adir};
-      for (const char* name : {"adapter_config.json", "adapter_model.safetensors"}) {
-        if (!files.count(name)) throw ProtocolError(std::string("enclave.generate: the adapter lacks ") + name);
-        write_private(adir / name, files.at(name));
-      }
+      for (const char* name : {"adapter_config.json", "adapter_model.safetensors"}) write_private(adir / name, files.at(name));
       lora = lora::load_peft_adapter(adir, cfg);
     }
     ObfuscatuneEnclave enclave(std::move(model_files), ObfuscatuneOptions::parse(settings.options),
@@ -251,16 +321,22 @@ struct EnclaveParty::State {
 
   Message finetune(const Message& q) {
     if (!q.meta.count("config")) throw ProtocolError("enclave.finetune: meta 'config' is missing");
+    const std::string& config = q.meta.at("config");
+    if (config.size() > 65536) throw ProtocolError("enclave.finetune: meta 'config' is larger than 64 KiB");
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(q.meta.at("config"));
+      j = nlohmann::json::parse(config);
     } catch (const nlohmann::json::exception&) {
       throw ProtocolError("enclave.finetune: meta 'config' is not JSON");
     }
     const auto req = EnclaveFinetune::from_json(j);
     std::unique_lock lock(mu);
     if (model_path.empty()) throw ProtocolError("enclave.finetune: no model was sealed to this enclave yet");
-    if (data_path.empty()) throw ProtocolError("enclave.finetune: no dataset was sealed to this enclave yet");
+    if (data_path.empty() || !data_owner) throw ProtocolError("enclave.finetune: no dataset was sealed to this enclave yet");
+    const std::string aad = issued_report(q, "enclave.finetune");
+    if (!data_owner->verify(signed_digest(kFinetuneLabel, session, aad, {{"config.json", config}}), q.blob("signature")))
+      throw ProtocolError("enclave.finetune: the request is not signed by this session's data owner; refused");
+    consume(aad);
     train::FinetuneConfig cfg;
     cfg.model = model_path;
     cfg.data = data_path;
@@ -269,7 +345,7 @@ struct EnclaveParty::State {
     cfg.design_options = settings.options;
     req.apply_to(cfg);
     cfg.progress = false;
-    const std::string owner = owner_key, aad = data_report_hash;
+    const std::string owner = owner_key;
     const std::string run_id = add_enclave_run(pool_opener());
     cfg.design_options[kEnclaveRunKey] = run_id;
     struct Cleanup {
@@ -285,6 +361,8 @@ struct EnclaveParty::State {
     Bundle adapter;
     for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
       adapter[name] = util::read_file(cfg.out / name);
+    adapter[kAdapterTagFile] = adapter_tag(adapter_key, session, model_hash, adapter.at("adapter_config.json"),
+                                           adapter.at("adapter_model.safetensors"));
     for (const char* name : {"metrics.jsonl", "loss.svg"})  // losses only: the data owner's to see
       if (fs::is_regular_file(cfg.out / name)) adapter[name] = util::read_file(cfg.out / name);
     nlohmann::json summary = {{"steps", result.steps},         {"first_loss", result.first_loss},
@@ -303,7 +381,15 @@ struct EnclaveParty::State {
 nlohmann::json EnclaveSettings::measured_config() const {
   nlohmann::json opts = nlohmann::json::object();
   for (const auto& [k, v] : options) opts[k] = v;
-  return {{"design", "obfuscatune"}, {"options", opts}, {"attestation", "simulated"}, {"protocol", 1}};
+  std::string owner = "(none)";
+  if (!model_owner_key.empty()) owner = tee::VerifyKey::from_der(model_owner_key).fingerprint();
+  return {{"design", "obfuscatune"},
+          {"options", opts},
+          {"attestation", "simulated"},
+          {"protocol", 2},
+          {"model_owner_key_sha256", owner},
+          {"max_model_bytes", max_model_bytes},
+          {"max_data_bytes", max_data_bytes}};
 }
 
 EnclaveParty::EnclaveParty(EnclaveSettings settings, std::shared_ptr<tee::Attester> attester)
@@ -311,6 +397,10 @@ EnclaveParty::EnclaveParty(EnclaveSettings settings, std::shared_ptr<tee::Attest
   VEIL_CHECK_ARG(attester != nullptr, "enclave: an attester is required");
   VEIL_CHECK_ARG(!settings.options.count(kEnclaveRunKey), "--opt ", kEnclaveRunKey, " is reserved");
   (void)ObfuscatuneOptions::parse(settings.options);
+  VEIL_CHECK_ARG(!settings.model_owner_key.empty(),
+                 "enclave: the model owner's public key must be pinned (--model-owner-key FILE): the enclave accepts "
+                 "only a model signed by it");
+  state_->model_owner = std::make_unique<tee::VerifyKey>(tee::VerifyKey::from_der(settings.model_owner_key));
   register_builtin_designs();
   state_->measurement = tee::measure_self(settings.measured_config());
   state_->config_json = settings.measured_config().dump();
@@ -325,14 +415,20 @@ EnclaveParty::~EnclaveParty() {
 }
 
 const std::string& EnclaveParty::measurement() const { return state_->measurement; }
+const std::string& EnclaveParty::session() const { return state_->session; }
 
 void EnclaveParty::install(transport::Service& service) {
   auto s = state_;
-  service.on("enclave.report", [s](const Message& q) { return s->report(q); });
-  service.on("enclave.seal_model", [s](const Message& q) { return s->seal(q, "model"); });
-  service.on("enclave.seal_data", [s](const Message& q) { return s->seal(q, "data"); });
-  service.on("enclave.finetune", [s](const Message& q) { return s->finetune(q); });
-  service.on("enclave.generate", [s](const Message& q) { return s->generate(q); });
+  // Who may call what (docs/tee.md "Who may call the enclave"): the model only from the model
+  // owner; data, fine-tuning and generation only from the data owner; reports to either.
+  using transport::Role;
+  const transport::Roles owners{Role::kModelOwner, Role::kDataOwner}, model_owner{Role::kModelOwner},
+      data_owner{Role::kDataOwner};
+  service.on("enclave.report", owners, [s](const Message& q) { return s->report(q); });
+  service.on("enclave.seal_model", model_owner, [s](const Message& q) { return s->seal(q, "model"); });
+  service.on("enclave.seal_data", data_owner, [s](const Message& q) { return s->seal(q, "data"); });
+  service.on("enclave.finetune", data_owner, [s](const Message& q) { return s->finetune(q); });
+  service.on("enclave.generate", data_owner, [s](const Message& q) { return s->generate(q); });
 }
 
 }  // namespace veil::designs::obfuscatune

@@ -105,9 +105,9 @@ class WorkerState {
 void install_worker(transport::Service& service, const WorkerContext& ctx) {
   VEIL_CHECK_ARG(ctx.options.empty(), "obfuscatune worker takes no --opt (got '", ctx.options.begin()->first, "')");
   auto state = std::make_shared<WorkerState>(ctx);
-  service.on("obfuscatune.load", [state](const transport::Message& q) { return state->load(q); });
-  service.on("obfuscatune.forward", [state](const transport::Message& q) { return state->forward(q); });
-  service.on("obfuscatune.backward", [state](const transport::Message& q) { return state->backward(q); });
+  service.on("obfuscatune.load", transport::kWorkerCallers, [state](const transport::Message& q) { return state->load(q); });
+  service.on("obfuscatune.forward", transport::kWorkerCallers, [state](const transport::Message& q) { return state->forward(q); });
+  service.on("obfuscatune.backward", transport::kWorkerCallers, [state](const transport::Message& q) { return state->backward(q); });
 }
 
 }  // namespace veil::designs::obfuscatune

@@ -86,7 +86,7 @@ transport::WorkerPool in_process_workers(const std::filesystem::path& model, int
     const int first = num_layers * i / shards, last = num_layers * (i + 1) / shards;
     auto service = std::make_shared<transport::Service>("worker-" + std::to_string(i));
     designs::install_worker("plain", *service, {model, first, last, {}});
-    ws.push_back({transport::connect_in_process(service), first, last});
+    ws.push_back({transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "local")), first, last});
   }
   return transport::WorkerPool(std::move(ws));
 }

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include "veil/model/layer_reader.h"
 #include "veil/model/loader.h"
 #include "veil/model/projection.h"
 #include "veil/transport/message.h"
@@ -18,6 +19,13 @@ using transport::Message;
 using transport::ProtocolError;
 
 LayerWeights::LayerWeights(const model::ModelConfig& cfg, const model::LinearWeights& all, int first, int last)
+    : LayerWeights(cfg, [&all](int l, Proj p) {
+        auto it = all.find({l, p});
+        VEIL_CHECK_ARG(it != all.end(), "model has no weight for ", model::proj_module_name(p), " at layer ", l);
+        return it->second;
+      }, first, last) {}
+
+LayerWeights::LayerWeights(const model::ModelConfig& cfg, const Source& source, int first, int last)
     : first_(first), last_(last) {
   VEIL_CHECK_ARG(first >= 0 && first < last && last <= cfg.num_layers, "--layers ", first, ":", last,
                  " is not a non-empty range within the model's ", cfg.num_layers, " layers");
@@ -27,11 +35,9 @@ LayerWeights::LayerWeights(const model::ModelConfig& cfg, const model::LinearWei
       Group g;
       std::vector<at::Tensor> parts;
       for (Proj p : span) {
-        auto it = all.find({l, p});
-        VEIL_CHECK_ARG(it != all.end(), "model has no weight for ", model::proj_module_name(p), " at layer ", l);
+        parts.push_back(source(l, p));
         g.projs.push_back(p);
-        g.rows.push_back(it->second.size(0));
-        parts.push_back(it->second);
+        g.rows.push_back(parts.back().size(0));
       }
       g.weight = parts.size() == 1 ? parts[0].contiguous() : at::cat(parts, 0).contiguous();
       groups_[l].push_back(std::move(g));
@@ -138,25 +144,35 @@ std::vector<Proj> projs_of(const Message& m, int num_proj_ids) {
 
 void install_worker(transport::Service& service, const WorkerContext& ctx) {
   VEIL_CHECK_ARG(ctx.options.empty(), "design 'plain' workers take no --opt (got '", ctx.options.begin()->first, "')");
-  auto files = model::read_model(ctx.model);
-  const int n = static_cast<int>(files.config.num_layers);
-  const int last = ctx.last_layer < 0 ? n : ctx.last_layer;
-  VEIL_CHECK_ARG(last <= n, "--layers ", ctx.first_layer, ":", last, " exceeds the model's ", n, " layers");
-  // Only this worker's layers are kept; the rest of the model (embeddings, LM head) is dropped here.
-  auto weights = std::make_shared<const LayerWeights>(files.config, files.weights.linear, ctx.first_layer, last);
-  files = {};
+  std::shared_ptr<const LayerWeights> weights;
+  if (std::filesystem::is_directory(ctx.model)) {
+    // Only this worker's projection weights are read, tensor by tensor; the rest of the model
+    // (embeddings, norms, LM head, other layers) is never loaded.
+    const model::ModelReader reader(ctx.model);
+    const int n = static_cast<int>(reader.config().num_layers);
+    const int last = ctx.last_layer < 0 ? n : ctx.last_layer;
+    VEIL_CHECK_ARG(last <= n, "--layers ", ctx.first_layer, ":", last, " exceeds the model's ", n, " layers");
+    weights = std::make_shared<const LayerWeights>(
+        reader.config(), [&reader](int l, Proj p) { return reader.linear(l, p); }, ctx.first_layer, last);
+  } else {
+    auto files = model::read_model(ctx.model);
+    const int n = static_cast<int>(files.config.num_layers);
+    const int last = ctx.last_layer < 0 ? n : ctx.last_layer;
+    VEIL_CHECK_ARG(last <= n, "--layers ", ctx.first_layer, ":", last, " exceeds the model's ", n, " layers");
+    weights = std::make_shared<const LayerWeights>(files.config, files.weights.linear, ctx.first_layer, last);
+  }
   install_handlers(service, std::move(weights));
 }
 
 void install_handlers(transport::Service& service, std::shared_ptr<const LayerWeights> weights) {
   constexpr int kProjIds = static_cast<int>(Proj::kLmHead);  // the LM head is never a worker's
-  service.on(kForwardOp, [weights](const Message& m) {
+  service.on(kForwardOp, transport::kWorkerCallers, [weights](const Message& m) {
     auto ys = weights->forward(m.layer, projs_of(m, kProjIds), m.tensor("x"));
     Message r;
     for (std::size_t i = 0; i < ys.size(); ++i) r.tensors["y" + std::to_string(i)] = std::move(ys[i]);
     return r;
   });
-  service.on(kBackwardOp, [weights](const Message& m) {
+  service.on(kBackwardOp, transport::kWorkerCallers, [weights](const Message& m) {
     auto ps = projs_of(m, kProjIds);
     std::vector<at::Tensor> gs;
     for (std::size_t i = 0; i < ps.size(); ++i) gs.push_back(m.tensor("g" + std::to_string(i)));

@@ -10,6 +10,7 @@
 //                     → tensor "dx" = Σ_i g_i · W_i
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -34,6 +35,10 @@ class LayerWeights {
   // Keeps only the sites of `all` in [first, last). Throws std::invalid_argument when a block
   // projection of a layer in the range is missing.
   LayerWeights(const model::ModelConfig& cfg, const model::LinearWeights& all, int first, int last);
+  // Reads each projection of [first, last) from `source` (e.g. model::ModelReader::linear), one
+  // input-sharing group at a time, so only one group's parts are held besides the result.
+  using Source = std::function<at::Tensor(int layer, model::Proj p)>;
+  LayerWeights(const model::ModelConfig& cfg, const Source& source, int first, int last);
 
   // y_i = x · W_iᵀ. Throws transport::ProtocolError for a layer outside the range, an unknown
   // projection or a mis-shaped x.
@@ -65,7 +70,9 @@ class LayerWeights {
 void install_handlers(transport::Service& service, std::shared_ptr<const LayerWeights> weights);
 
 // Installs "plain.forward" and "plain.backward" for ctx's layer range: reads the model at
-// ctx.model once and keeps only those layers' projection weights. Throws std::invalid_argument for
+// ctx.model and keeps only those layers' projection weights. From a model directory only those
+// tensors are read, one at a time (model::ModelReader), so the worker's memory is its share of the
+// weights; a llama2.c file is read whole and sliced. Throws std::invalid_argument for
 // an unknown --opt key or a bad range.
 void install_worker(transport::Service& service, const WorkerContext& ctx);
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "transport/grpc/wire.h"
+#include "transport/peer_cert.h"
 #include "transport/stream/listener.h"
 #include "veil/transport/serve.h"
 
@@ -15,7 +16,7 @@ namespace {
 class PartyService final : public v1::Party::Service {
  public:
   PartyService(std::shared_ptr<transport::Service> service, const ServeOptions& options)
-      : service_(std::move(service)), max_calls_(std::max(1, options.max_concurrent_calls)) {
+      : service_(std::move(service)), max_calls_(std::max(1, options.max_concurrent_calls)), insecure_(options.tls.insecure) {
     limits_.max_message_bytes = options.max_message_bytes;
     // Method 0 of veil.v1.Party is Call: serve it on byte buffers (wire.h: the same bytes, without
     // protobuf copies of the payload). The generated Call handler is replaced, so it never runs.
@@ -38,10 +39,16 @@ class PartyService final : public v1::Party::Service {
     if (auto it = md.find("veil-compress"); it != md.end() && it->second == "gzip")
       ctx->set_compression_algorithm(GRPC_COMPRESS_GZIP);
 
+    // Who calls, from the TLS peer certificate; checked against the op's roles as soon as the
+    // header has arrived, before any of the payload is read or allocated.
+    const Peer peer = caller(*ctx);
     codec::MessageDecoder decoder(limits_);
+    decoder.set_admit([&](const std::string& op) { service_->authorize(op, peer); });
     std::optional<Message> request;
     try {
       request = wire::receive(*stream, decoder);
+    } catch (const TransportError& e) {
+      return {wire::to_status(e.code()), e.what()};
     } catch (const codec::MessageTooLarge& e) {
       return {grpc::StatusCode::RESOURCE_EXHAUSTED, service_->party() + ": " + e.what()};
     } catch (const ProtocolError& e) {
@@ -51,7 +58,7 @@ class PartyService final : public v1::Party::Service {
     received_ += decoder.wire_bytes();
     Message reply;
     try {
-      reply = service_->dispatch(*request);
+      reply = service_->dispatch(*request, peer);
     } catch (const TransportError& e) {
       return {wire::to_status(e.code()), e.what()};
     } catch (const std::exception& e) {
@@ -78,6 +85,16 @@ class PartyService final : public v1::Party::Service {
   }
 
   void set_stream_port(int port) { stream_port_ = port; }
+
+  // The caller's identity: the veil:// URI of its TLS certificate (gRPC verified the chain).
+  [[nodiscard]] Peer caller(const grpc::ServerContext& ctx) const {
+    if (insecure_) return Peer::unauthenticated();
+    const auto auth = ctx.auth_context();
+    if (!auth) return Peer::without_identity("no TLS peer");
+    const auto pems = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (pems.size() != 1) return Peer::without_identity("no TLS peer certificate");
+    return peer_from_pem(std::string(pems.front().data(), pems.front().size()));
+  }
   void drain() {
     draining_ = true;
     cv_.notify_all();
@@ -112,6 +129,7 @@ class PartyService final : public v1::Party::Service {
   std::shared_ptr<transport::Service> service_;
   codec::CodecLimits limits_;
   const int max_calls_;
+  const bool insecure_;
   std::mutex mu_;
   std::condition_variable cv_;
   int in_flight_ = 0;

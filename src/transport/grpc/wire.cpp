@@ -149,8 +149,8 @@ void consume(const grpc::ByteBuffer& frame, codec::MessageDecoder& decoder) {
 ErrorCode from_status(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kUnauthenticated;
+    case grpc::StatusCode::UNAUTHENTICATED: return ErrorCode::kUnauthenticated;
+    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kPermissionDenied;
     case grpc::StatusCode::UNAVAILABLE: return ErrorCode::kUnavailable;
     case grpc::StatusCode::DEADLINE_EXCEEDED: return ErrorCode::kDeadlineExceeded;
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return ErrorCode::kResourceExhausted;
@@ -168,6 +168,7 @@ grpc::StatusCode to_status(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
     case ErrorCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case ErrorCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
   }
   return grpc::StatusCode::INTERNAL;
 }

@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 
+#include "transport/peer_cert.h"
 #include "transport/tls_files.h"
 
 namespace veil::transport::stream {
@@ -178,28 +179,57 @@ std::unique_ptr<Connection> Connection::dial(const std::string& host, int port, 
   return conn;
 }
 
-std::unique_ptr<Connection> Connection::accept(int fd, const TlsContext& ctx, std::chrono::milliseconds timeout) {
+std::unique_ptr<Connection> Connection::accept(int fd, const TlsContext& ctx, std::chrono::milliseconds deadline) {
   ignore_sigpipe();
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  set_socket_timeout(fd, timeout);
-  if (!ctx) return std::unique_ptr<Connection>(new Connection(fd, nullptr));
+  if (!ctx) {
+    set_socket_timeout(fd, deadline);
+    return std::unique_ptr<Connection>(new Connection(fd, nullptr));
+  }
   SSL* ssl = SSL_new(ctx.get());
   if (!ssl) throw IoError("TLS setup: " + ssl_errors(), false);
   SSL_set_fd(ssl, fd);
+  // The handshake on a non-blocking socket, each wait bounded by what is left of the deadline.
+  const int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  const auto until = std::chrono::steady_clock::now() + deadline;
   int rc = 0;
-  do {
+  std::string why;
+  for (;;) {
     ERR_clear_error();
     errno = 0;
     rc = SSL_accept(ssl);
-  } while (rc != 1 && errno == EINTR &&
-           (SSL_get_error(ssl, rc) == SSL_ERROR_WANT_READ || SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE));
-  if (rc != 1) {
-    const std::string why = ssl_errors();
-    SSL_free(ssl);  // the socket stays open: the caller closes it
-    throw IoError("TLS handshake failed: " + why, false);
+    if (rc == 1) break;
+    const int err = SSL_get_error(ssl, rc);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE && !(err == SSL_ERROR_SYSCALL && errno == EINTR)) {
+      why = ssl_errors();
+      if (why.empty()) why = errno ? std::strerror(errno) : "the peer closed the connection";
+      break;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      why = "not finished within " + std::to_string(deadline.count()) + " ms";
+      break;
+    }
+    pollfd p{fd, static_cast<short>(err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN), 0};
+    (void)poll(&p, 1, static_cast<int>(left.count()));
   }
-  return std::unique_ptr<Connection>(new Connection(fd, ssl));
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (rc != 1) {
+    SSL_free(ssl);  // the socket stays open: the caller closes it
+    throw IoError("TLS handshake failed: " + why, why.rfind("not finished", 0) == 0);
+  }
+  set_socket_timeout(fd, deadline);
+  std::unique_ptr<Connection> conn(new Connection(fd, ssl));
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  X509* cert = SSL_get1_peer_certificate(ssl);
+#else
+  X509* cert = SSL_get_peer_certificate(ssl);
+#endif
+  conn->peer_ = peer_from_certificate(cert);
+  X509_free(cert);
+  return conn;
 }
 
 void Connection::discard(std::size_t max_bytes, std::chrono::milliseconds timeout) {

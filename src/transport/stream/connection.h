@@ -12,6 +12,7 @@
 #include <string>
 
 #include "veil/transport/connect.h"
+#include "veil/transport/identity.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -39,9 +40,10 @@ class Connection {
   // server's certificate names `server_name` (a DNS name, or an IP address). Throws IoError.
   [[nodiscard]] static std::unique_ptr<Connection> dial(const std::string& host, int port, const TlsContext& ctx,
                                                         const std::string& server_name, std::chrono::milliseconds timeout);
-  // Takes an accepted socket and, with a context, runs the server handshake (each read waiting at
-  // most `timeout`). Throws IoError; the socket is then left open for the caller to close.
-  [[nodiscard]] static std::unique_ptr<Connection> accept(int fd, const TlsContext& ctx, std::chrono::milliseconds timeout);
+  // Takes an accepted socket and, with a context, runs the server handshake, all of it within
+  // `deadline` (a peer that trickles its handshake a byte at a time is cut off at the deadline, not
+  // per read). Throws IoError; the socket is then left open for the caller to close.
+  [[nodiscard]] static std::unique_ptr<Connection> accept(int fd, const TlsContext& ctx, std::chrono::milliseconds deadline);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -57,13 +59,16 @@ class Connection {
   void discard(std::size_t max_bytes, std::chrono::milliseconds timeout);
   // Wakes a read or write blocked in another thread (it fails with IoError). Thread-safe.
   void shutdown();
+  // The peer's identity, from its certificate (accepted connections; unauthenticated without TLS).
+  [[nodiscard]] const Peer& peer() const { return peer_; }
 
  private:
-  Connection(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
+  Connection(int fd, SSL* ssl) : fd_(fd), ssl_(ssl), peer_(Peer::unauthenticated()) {}
   [[noreturn]] void fail(const char* what, int ret);
   [[nodiscard]] bool interrupted(int ret) const;
   int fd_;
   SSL* ssl_;
+  Peer peer_;
 };
 
 }  // namespace veil::transport::stream

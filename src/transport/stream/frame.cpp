@@ -6,7 +6,7 @@ namespace veil::transport::stream {
 namespace {
 
 constexpr char kMagic[4] = {'V', 'L', 'S', '1'};
-constexpr int kLastCode = static_cast<int>(ErrorCode::kInternal);
+constexpr int kLastCode = static_cast<int>(ErrorCode::kPermissionDenied);
 
 void put_le(char* out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);

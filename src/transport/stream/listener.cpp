@@ -1,6 +1,7 @@
 #include "transport/stream/listener.h"
 
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,13 +32,11 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   struct Conn {
     std::thread thread;
     int fd = -1;                 // the socket while its TLS handshake runs (stop() can wake it)
+    std::string address;         // the peer's source address (for the per-address caps)
     Connection* conn = nullptr;  // set while the connection is open
     bool busy = false;           // between a request's prefix and its reply
     bool done = false;
   };
-  // Handshakes in progress at most (unauthenticated peers); more connections are closed at once.
-  static constexpr int kMaxHandshakes = 16;
-  static constexpr std::chrono::milliseconds kHandshakeTimeout{10000};  // per read of the handshake
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::uint64_t, Conn> conns;
@@ -48,7 +47,9 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
 
   void accept_loop() {
     for (;;) {
-      const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      sockaddr_storage from{};
+      socklen_t from_len = sizeof from;
+      const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&from), &from_len, SOCK_CLOEXEC);
       const int err = errno;
       {
         std::lock_guard lock(mu);
@@ -58,20 +59,43 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
           return;
         }
         if (fd >= 0) {
-          int handshaking = 0;
-          for (const auto& [id, c] : conns) handshaking += c.fd >= 0;
-          if (static_cast<int>(conns.size()) >= o.max_connections || handshaking >= kMaxHandshakes) {
+          const std::string address = source_address(from);
+          int handshaking = 0, from_here = 0, handshaking_here = 0;
+          for (const auto& [id, c] : conns) {
+            handshaking += c.fd >= 0;
+            if (c.address != address) continue;
+            ++from_here;
+            handshaking_here += c.fd >= 0;
+          }
+          if (static_cast<int>(conns.size()) >= o.max_connections || handshaking >= o.max_handshakes ||
+              from_here >= o.max_connections_per_address || handshaking_here >= o.max_handshakes_per_address) {
             ::close(fd);
             continue;
           }
           const std::uint64_t id = next_id++;
           conns[id].fd = fd;
+          conns[id].address = address;
           conns[id].thread = std::thread([self = shared_from_this(), id, fd] { self->serve(id, fd); });
           continue;
         }
       }
       if (err != EINTR && err != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // EMFILE, ...
     }
+  }
+
+  // The source IP address of a connection (IPv4-mapped IPv6 addresses as IPv4).
+  static std::string source_address(const sockaddr_storage& a) {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (a.ss_family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(a).sin_addr, buf, sizeof buf);
+    } else if (a.ss_family == AF_INET6) {
+      const in6_addr& v6 = reinterpret_cast<const sockaddr_in6&>(a).sin6_addr;
+      if (IN6_IS_ADDR_V4MAPPED(&v6))
+        inet_ntop(AF_INET, v6.s6_addr + 12, buf, sizeof buf);
+      else
+        inet_ntop(AF_INET6, &v6, buf, sizeof buf);
+    }
+    return buf;
   }
 
   // Joins the threads of closed connections (under mu).
@@ -89,7 +113,7 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   void serve(std::uint64_t id, int fd) {
     std::unique_ptr<Connection> conn;
     try {
-      conn = Connection::accept(fd, ctx, kHandshakeTimeout);
+      conn = Connection::accept(fd, ctx, o.handshake_timeout);
     } catch (const IoError&) {  // a failed handshake: the peer learns it from TLS
     }
     bool open = false;
@@ -186,11 +210,16 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     std::size_t request_bytes = 0;
     try {
       codec::MessageDecoder decoder(o.limits);
+      // The caller's identity against the op's roles, once the header is in: a refused request's
+      // payload is never read into memory.
+      decoder.set_admit([&](const std::string& op) { service->authorize(op, conn.peer()); });
       read_message(p, [&](char* d, std::size_t n) { conn.read(d, n); }, decoder);
       request = decoder.finish();
       request_bytes = decoder.wire_bytes();
     } catch (const IoError&) {
       return false;
+    } catch (const TransportError& e) {
+      return refuse(e.code(), e.what(), p.payload_bytes);
     } catch (const codec::MessageTooLarge& e) {
       return refuse(ErrorCode::kResourceExhausted, party + ": " + e.what(), kDiscardBytes);
     } catch (const ProtocolError& e) {
@@ -199,7 +228,7 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     received += request_bytes;
     Message reply;
     try {
-      reply = service->dispatch(request);
+      reply = service->dispatch(request, conn.peer());
     } catch (const TransportError& e) {
       send_error(conn, e.code(), e.what());
       return true;

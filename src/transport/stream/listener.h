@@ -22,6 +22,14 @@ struct ListenOptions {
   int max_concurrent_calls = 8;                    // handled at once (others wait for a slot)
   int max_connections = 64;                        // more are closed at once
   std::chrono::milliseconds io_timeout{std::chrono::minutes(2)};  // within one frame
+  // Unauthenticated peers: a TLS handshake must be over within handshake_timeout (all of it, not
+  // per read); at most max_handshakes run at once, and from one source address at most
+  // max_handshakes_per_address handshakes and max_connections_per_address connections (more are
+  // closed at once), so one host cannot take every slot.
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  int max_handshakes = 16;
+  int max_handshakes_per_address = 4;
+  int max_connections_per_address = 32;
 };
 
 class Listener {

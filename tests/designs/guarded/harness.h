@@ -24,6 +24,8 @@ inline train::FinetuneConfig base_config(std::map<std::string, std::string> opts
   c.seed = 7;
   c.optim.lr = 3e-3;
   c.optim.total_steps = 4;
+  c.batch_size = 2;  // the split server sees every micro-batch at [batch_size, seq_len]: the tests' shape
+  c.seq_len = 24;
   c.design_options = std::move(opts);
   return c;
 }
@@ -54,7 +56,7 @@ inline TappedServer tapped_server(const std::string& design) {
   designs::install_worker(design, *s.service, ctx);
   s.tap = std::make_shared<transport::AuditTap>();
   s.service->set_tap(s.tap);
-  s.endpoint = transport::connect_in_process(s.service);
+  s.endpoint = transport::connect_in_process(s.service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   return s;
 }
 

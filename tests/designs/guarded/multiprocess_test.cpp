@@ -53,7 +53,8 @@ train::FinetuneConfig run_config(const std::string& design, const fs::path& out)
   c.lora.r = 4;
   c.optim.lr = 3e-3;
   c.progress = false;
-  c.design_options = {{"k", "2"}, {"m", "2"}};
+  // Both runs use one client secret (LoRA initialisation), so their adapters can be compared.
+  c.design_options = {{"k", "2"}, {"m", "2"}, {"secret_file", (out.parent_path() / "client_secret").string()}};
   return c;
 }
 
@@ -74,7 +75,7 @@ std::unique_ptr<Child> start_worker(const std::string& design, const fs::path& d
   std::vector<std::string> args = {veil_binary().string(), "worker", "--design", design, "--model",
                                    source("models/veil-austen-tiny").string(), "--listen", "127.0.0.1:0",
                                    "--tls-cert", pki.server_cert.string(), "--tls-key", pki.server_key.string(),
-                                   "--tls-ca", pki.ca.string(), "--audit-dir", (dir / "audit").string()};
+                                   "--tls-ca", pki.ca.string(), "--audit-dir", (dir / "audit").string(), "--audit-full"};
   auto child = std::make_unique<Child>(args, dir / "worker");
   static const std::regex listening("listening on (\\S+:[0-9]+)");
   for (int i = 0; i < 1500; ++i) {
@@ -151,6 +152,12 @@ TEST_F(GuardedMultiProcess, SplitOverTlsEqualsTheInProcessRunAndTheServerSeesOnl
   for (const auto& e : entries) {
     const auto& m = e.message;
     if (e.direction == transport::Direction::kReceived) ++received[m.op];
+    if (m.op == "split.open" && e.direction == transport::Direction::kReceived) {
+      // Only the cut, no server LoRA, f32: no seed, learning rate or other option of the client's.
+      EXPECT_EQ(m.ints, (std::vector<std::int32_t>{2, 4, 0, 0, 0}));
+      EXPECT_EQ(m.meta, (std::map<std::string, std::string>{{"mix", "none"}}));
+      EXPECT_TRUE(m.tensors.empty());
+    }
     if (m.op == "split.open" || m.op == "worker.info") continue;
     for (const auto& [name, t] : m.tensors) {
       // Only hidden states at the cut (forward) and gradients at its ends (backward), f32 [B, T, d].
@@ -164,10 +171,9 @@ TEST_F(GuardedMultiProcess, SplitOverTlsEqualsTheInProcessRunAndTheServerSeesOnl
     if (m.op == "split.forward") {
       EXPECT_EQ(m.ints, (std::vector<std::int32_t>{m.ints[0], 0, 1}));  // micro-batch id, offset 0, keep graph
     }
+    EXPECT_TRUE(m.meta.empty()) << m.op;  // split.step carries no learning rate
     if (m.op == "split.step") {
-      EXPECT_EQ(m.meta.size(), 1u);  // the learning rate
-    } else {
-      EXPECT_TRUE(m.meta.empty()) << m.op;
+      EXPECT_TRUE(m.ints.empty() && m.tensors.empty());
     }
   }
   // The registry's handshake (the worker's design and layers), then the split ops.

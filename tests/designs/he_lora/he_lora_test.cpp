@@ -16,6 +16,7 @@
 #include "veil/he/serialization.h"
 #include "veil/model/loader.h"
 #include "veil/model/projection.h"
+#include "veil/model/presets.h"
 #include "veil/transport/in_process.h"
 #include "veil/transport/service.h"
 #include "veil/train/design.h"
@@ -71,15 +72,7 @@ TEST(HeLoraOptions, RejectsUnknownKeysAndBadValues) {
 }
 
 TEST(HeLoraParameters, MeetTheSecurityTableForLlama1BShape) {
-  model::ModelConfig c;
-  c.family = model::Family::kLlama;
-  c.hidden_size = 2048;
-  c.intermediate_size = 8192;
-  c.num_layers = 16;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 64;
-  c.vocab_size = 128256;
+  const model::ModelConfig c = model::llama3_2_1b();
   auto p = parameters_for(c, 8, 8);
   EXPECT_EQ(security_bits(p), 128);
   // The vocabulary and the fused gate/up gradient are chunked at 8192: log q = 54 keeps N = 2048.
@@ -125,14 +118,14 @@ TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
   const int L = static_cast<int>(files->config.num_layers);
   auto inner = std::make_shared<transport::Service>("worker");
   install_worker(*inner, files, 0, L);
-  auto inner_ep = transport::connect_in_process(inner);
+  auto inner_ep = transport::connect_in_process(inner, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   const auto bp = model::block_projections(files->config.family);
   at::Tensor x = at::randn({1, 3, files->config.hidden_size});
   for (int mode = 0; mode < 4; ++mode) {
     auto proxy = std::make_shared<transport::Service>("proxy");
     for (const char* op : {"he.setup", "he.forward", "he.backward"})
-      proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
-    proxy->on("he.plan_info", [inner_ep, mode](const transport::Message& m) {
+      proxy->on(op, transport::kWorkerCallers, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
+    proxy->on("he.plan_info", transport::kWorkerCallers, [inner_ep, mode](const transport::Message& m) {
       transport::Message r = inner_ep->call(m);
       const std::string& blob = r.blobs.at("s0");
       he::Parameters p = he::load_parameters(
@@ -147,7 +140,8 @@ TEST(HeLoraExecutor, RefusesPlanParametersTheWorkerTamperedWith) {
       r.blobs["s0"] = std::string(b.begin(), b.end());
       return r;
     });
-    std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(proxy), 0, L}};
+    std::vector<transport::WorkerPool::Worker> ws{
+        {transport::connect_in_process(proxy, transport::Peer::identified(transport::Role::kDataOwner, "test")), 0, L}};
     HeLoraExecutor exec(files->config, transport::WorkerPool(std::move(ws)), parameters_for(files->config, 8, 8),
                         *files);
     if (mode == 0) {

@@ -130,8 +130,11 @@ int main(int argc, char** argv) {
     veil::designs::install_worker("he-lora", *honest, ctx);
     auto liar = std::make_shared<Liar>(mode);
     auto service = std::make_shared<veil::transport::Service>("liar");
+    // The honest handlers run as if the data owner had called them (the liar serves --insecure).
+    const auto caller = veil::transport::Peer::identified(veil::transport::Role::kDataOwner, "liar-proxy");
     for (const auto& op : honest->ops())
-      service->on(op, [honest, liar, op](const Message& m) { return liar->reply(op, m, honest->dispatch(m)); });
+      service->on(op, veil::transport::kWorkerCallers,
+                  [honest, liar, op, caller](const Message& m) { return liar->reply(op, m, honest->dispatch(m, caller)); });
     sigset_t set;  // blocked before the server's threads start, so that sigwait gets them
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -99,7 +99,7 @@ std::shared_ptr<model::ModelFiles> stories(const fs::path& assets) {
 }
 
 transport::WorkerPool pool_of(const std::shared_ptr<transport::Service>& service, int layers) {
-  std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(service), 0, layers}};
+  std::vector<transport::WorkerPool::Worker> ws{{transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "test")), 0, layers}};
   return transport::WorkerPool(std::move(ws));
 }
 
@@ -158,7 +158,7 @@ TEST(HeLoraLimits, WorkerRefusesParametersAndCountsAboveItsBounds) {
   const int L = static_cast<int>(files->config.num_layers);
   auto service = std::make_shared<transport::Service>("worker");
   install_worker(*service, files, 0, L);
-  auto ep = transport::connect_in_process(service);
+  auto ep = transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   const std::string sid(kSessionIdBytes, 'a');
   auto big = he::Parameters::for_matmul(8, 8, 512, 16384);
   ASSERT_EQ(big.poly_degree, 16384u);
@@ -195,12 +195,12 @@ TEST(HeLoraLimits, DataOwnerRefusesEndlessParameterSets) {
   const int L = static_cast<int>(files->config.num_layers);
   auto inner = std::make_shared<transport::Service>("worker");
   install_worker(*inner, files, 0, L);
-  auto inner_ep = transport::connect_in_process(inner);
+  auto inner_ep = transport::connect_in_process(inner, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   auto proxy = std::make_shared<transport::Service>("proxy");
   for (const char* op : {"he.setup", "he.close", "he.forward", "he.backward"})
     proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
   auto calls = std::make_shared<std::atomic<int>>(0);
-  proxy->on("he.plan_info", [inner_ep, calls](const transport::Message& m) {
+  proxy->on("he.plan_info", transport::kWorkerCallers, [inner_ep, calls](const transport::Message& m) {
     transport::Message r = inner_ep->call(m);
     const std::string& blob = r.blobs.at("s0");
     he::Parameters p = he::load_parameters(

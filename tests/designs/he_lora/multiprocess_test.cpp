@@ -41,7 +41,7 @@ std::unique_ptr<Child> start_worker(const fs::path& dir, const std::string& name
                                    "--layers", std::to_string(first) + ":" + std::to_string(last), "--listen",
                                    "127.0.0.1:0", "--tls-cert", pki.server_cert.string(), "--tls-key",
                                    pki.server_key.string(), "--tls-ca", pki.ca.string(), "--audit-dir",
-                                   (dir / (name + "-audit")).string(), "--party", name};
+                                   (dir / (name + "-audit")).string(), "--audit-full", "--party", name};
   auto child = std::make_unique<Child>(args, dir / name);
   static const std::regex listening("listening on (\\S+:[0-9]+)");
   for (int i = 0; i < 1500; ++i) {

@@ -11,6 +11,7 @@
 #include "support/shared_assets.h"
 #include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
+#include "veil/model/presets.h"
 #include "veil/train/loss.h"
 #include "veil/train/trainer.h"
 
@@ -231,17 +232,7 @@ TEST(ObfuscatuneEnclave, ErrorGrowsWithConditionNumber) {
 }
 
 TEST(ObfuscatuneEnclave, ParameterShareOfGpt2XlIsAtMostFivePointFivePercent) {
-  model::ModelConfig c;
-  c.family = model::Family::kGpt2;
-  c.vocab_size = 50257;
-  c.hidden_size = 1600;
-  c.num_layers = 48;
-  c.num_heads = 25;
-  c.num_kv_heads = 25;
-  c.head_dim = 64;
-  c.intermediate_size = 6400;
-  c.max_position_embeddings = 1024;
-  c.tie_word_embeddings = true;
+  const model::ModelConfig c = model::gpt2_xl();
   auto s = enclave_parameter_share(c);
   EXPECT_NEAR(s.total / 1e9, 1.558, 0.002);
   EXPECT_LE(s.share(), 0.055);

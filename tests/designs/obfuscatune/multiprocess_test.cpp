@@ -94,11 +94,14 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
   register_builtin_designs();
   const fs::path dir = veil::testing::scratch_dir();
   const std::string bin = veil_binary().string();
-  // Servers present the localhost certificate (also as clients of the workers); owners the client one.
-  const std::vector<std::string> server_tls = {"--tls-cert", pki.server_cert.string(), "--tls-key",
-                                               pki.server_key.string(), "--tls-ca", pki.ca.string()};
-  const std::vector<std::string> client_tls = {"--tls-cert", pki.client_cert.string(), "--tls-key",
-                                               pki.client_key.string(), "--tls-ca", pki.ca.string()};
+  // Each party presents its role's certificate: the worker veil://worker/test, the enclave
+  // veil://enclave/test (as the workers' client too), the model owner veil://model-owner/test and
+  // the data owner veil://data-owner/test.
+  const auto tls = [&](const fs::path& cert, const fs::path& key) {
+    return std::vector<std::string>{"--tls-cert", cert.string(), "--tls-key", key.string(), "--tls-ca", pki.ca.string()};
+  };
+  const auto server_tls = tls(pki.server_cert, pki.server_key), enclave_tls = tls(pki.enclave_cert, pki.enclave_key),
+             model_owner_tls = tls(pki.model_owner_cert, pki.model_owner_key), client_tls = tls(pki.client_cert, pki.client_key);
   auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -106,31 +109,51 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
 
   std::string worker_address, enclave_address;
   auto worker = start_server(with({bin, "worker", "--design", "obfuscatune", "--listen", "127.0.0.1:0", "--audit-dir",
-                                   (dir / "audit").string()},
+                                   (dir / "audit").string(), "--audit-full"},
                                   server_tls),
                              dir / "worker", &worker_address);
   ASSERT_TRUE(worker);
-  auto measurement = run({bin, "enclave", "--print-measurement"}, dir / "measure");
+  // The model owner's key is pinned in the enclave's (measured) configuration; owners accept the
+  // simulated report only with --allow-simulated and the enclave's attestation key pinned.
+  const std::vector<std::string> owner_pin = {"--model-owner-key", pki.model_owner_cert.string()};
+  const std::vector<std::string> simulated = {"--allow-simulated", "--attestation-key", (dir / "attestation.key").string()};
+  auto measurement = run(with({bin, "enclave", "--print-measurement"}, owner_pin), dir / "measure");
   measurement.erase(measurement.find_last_not_of("\n") + 1);
   ASSERT_EQ(measurement.size(), 64u) << measurement;
   fs::create_directories(dir / "scratch");
-  auto enclave = start_server(with({bin, "enclave", "--listen", "127.0.0.1:0", "--workers", worker_address, "--scratch",
-                                    (dir / "scratch").string()},
-                                   server_tls),
+  auto enclave = start_server(with(with({bin, "enclave", "--listen", "127.0.0.1:0", "--workers", worker_address, "--scratch",
+                                         (dir / "scratch").string(), "--attestation-key-out",
+                                         (dir / "attestation.key").string()},
+                                        owner_pin),
+                                   enclave_tls),
                               dir / "enclave", &enclave_address);
   ASSERT_TRUE(enclave);
 
   // The model owner, then the data owner (who gives no --model).
-  (void)run(with({bin, "provider", "seal", "--model", model.string(), "--enclave", enclave_address,
-                  "--expect-measurement", measurement},
-                 client_tls),
+  (void)run(with(with({bin, "provider", "seal", "--model", model.string(), "--enclave", enclave_address,
+                       "--expect-measurement", measurement, "--signing-key", pki.model_owner_key.string()},
+                      simulated),
+                 model_owner_tls),
             dir / "provider");
+  const std::vector<std::string> session = {"--session-key", (dir / "owner-session.key").string()};
+  // A fifth process, the worker's certificate, tries the model swap (issue 17): the enclave refuses
+  // it before reading anything (its first call, the report, admits only the owners).
+  {
+    Child swap(with(with({bin, "provider", "seal", "--model", model.string(), "--enclave", enclave_address,
+                          "--expect-measurement", measurement, "--signing-key", pki.server_key.string()},
+                         simulated),
+                    server_tls),
+               dir / "swap");
+    EXPECT_NE(swap.wait(120s).value_or(0), 0) << "the worker's certificate sealed a model";
+    EXPECT_NE(swap.err().find("permission denied"), std::string::npos) << swap.err();
+    EXPECT_NE(swap.err().find("worker/test"), std::string::npos) << swap.err();
+  }
   const auto c = recipe(model, dir / "out");
   (void)run(with({bin, "finetune", "--design", "obfuscatune", "--enclave", enclave_address, "--opt",
                   "measurement=" + measurement, "--data", c.data.string(), "--out", c.out.string(), "--seq-len", "32",
                   "--batch-size", "2", "--max-steps", "3", "--max-examples", "20", "--val-fraction", "0", "--lr",
                   "0.003", "--quiet"},
-                 client_tls),
+                 with(with(client_tls, simulated), session)),
             dir / "finetune");
 
   // The same run in process (fresh secret transforms: equal up to floating point).
@@ -162,7 +185,7 @@ TEST(ObfuscatuneMultiProcess, WorkerEnclaveProviderAndDataOwnerOverMutualTls) {
     const auto got = run(with(with({bin, "generate", "--design", "obfuscatune", "--enclave", enclave_address, "--opt",
                                     "measurement=" + measurement},
                                    gen),
-                              client_tls),
+                              with(with(client_tls, simulated), session)),
                          dir / "generate-enclave");
     EXPECT_GT(want.size(), 30u);
     EXPECT_EQ(got, want);

@@ -16,7 +16,7 @@ LocalWorker honest_worker(int layers) {
   ctx.last_layer = layers;
   designs::install_worker("obfuscatune", *w.service, ctx);
   w.service->set_tap(std::make_shared<transport::AuditTap>());
-  w.pool = transport::WorkerPool({{transport::connect_in_process(w.service), 0, layers}});
+  w.pool = transport::WorkerPool({{transport::connect_in_process(w.service, transport::Peer::identified(transport::Role::kDataOwner, "test")), 0, layers}});
   return w;
 }
 
@@ -27,8 +27,8 @@ LocalWorker corrupt_worker(int layers, const std::string& op, float delta) {
   auto real = honest.service;
   for (const char* name : {"obfuscatune.load", "obfuscatune.forward", "obfuscatune.backward"}) {
     const std::string n = name;
-    w.service->on(n, [real, n, op, delta](const transport::Message& q) {
-      transport::Message r = real->dispatch(q);
+    w.service->on(n, transport::kWorkerCallers, [real, n, op, delta](const transport::Message& q) {
+      transport::Message r = real->dispatch(q, transport::Peer::identified(transport::Role::kDataOwner, "test"));
       if (n == op)
         for (auto& [key, t] : r.tensors) {
           t = t.clone();
@@ -37,7 +37,7 @@ LocalWorker corrupt_worker(int layers, const std::string& op, float delta) {
       return r;
     });
   }
-  w.pool = transport::WorkerPool({{transport::connect_in_process(w.service), 0, layers}});
+  w.pool = transport::WorkerPool({{transport::connect_in_process(w.service, transport::Peer::identified(transport::Role::kDataOwner, "test")), 0, layers}});
   return w;
 }
 

@@ -1,6 +1,7 @@
 #include "designs/plain/plain_test_util.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -35,6 +36,19 @@ double adapter_max_diff(const fs::path& a, const fs::path& b) {
   double d = 0;
   for (std::size_t i = 0; i < pa.size(); ++i) d = std::max(d, (pa[i] - pb[i]).abs().max().item<double>());
   return d;
+}
+
+double adapter_relative_l2(const fs::path& a, const fs::path& b) {
+  auto cfg = model::read_model(fs::path(VEIL_SOURCE_DIR) / "models/veil-austen-tiny").config;
+  auto pa = lora::load_peft_adapter(a, cfg)->parameters();
+  auto pb = lora::load_peft_adapter(b, cfg)->parameters();
+  if (pa.size() != pb.size() || pa.empty()) return 1e30;
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    num += (pa[i] - pb[i]).to(at::kDouble).pow(2).sum().item<double>();
+    den += pb[i].to(at::kDouble).pow(2).sum().item<double>();
+  }
+  return den > 0 ? std::sqrt(num / den) : 1e30;
 }
 
 }  // namespace veil::testing

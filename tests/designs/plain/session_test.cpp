@@ -37,7 +37,8 @@ void expect_same_run(const fs::path& a, const fs::path& b) {
   ASSERT_EQ(la.size(), 4u);
   ASSERT_EQ(la.size(), lb.size());
   for (std::size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << "step " << i + 1;
-  EXPECT_LT(testing::adapter_max_diff(a, b), testing::kAdapterTolerance);
+  EXPECT_LT(testing::adapter_relative_l2(a, b), testing::kAdapterRelativeTolerance)
+      << "largest difference " << testing::adapter_max_diff(a, b);
 }
 
 TEST_F(PlainRemote, InProcessWorkerRunEqualsTheLocalRun) {

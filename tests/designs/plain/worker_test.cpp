@@ -34,7 +34,7 @@ Remote remote_model(const std::filesystem::path& path, int shards) {
     auto svc = std::make_shared<transport::Service>("worker-" + std::to_string(i));
     svc->set_tap(r.tap);
     designs::install_worker("plain", *svc, {path, first, last, {}});
-    ws.push_back({transport::connect_in_process(svc), first, last});
+    ws.push_back({transport::connect_in_process(svc, transport::Peer::identified(transport::Role::kDataOwner, "test")), first, last});
     r.services.push_back(svc);
   }
   auto exec = std::make_shared<RemoteExecutor>(transport::WorkerPool(std::move(ws)), n,
@@ -99,7 +99,7 @@ TEST(PlainWorker, RejectsRequestsItCannotServe) {
   const auto path = testing::fixture_dir("tiny-llama3");
   auto svc = std::make_shared<transport::Service>("worker-0");
   designs::install_worker("plain", *svc, {path, 0, 1, {}});
-  auto ep = transport::connect_in_process(svc);
+  auto ep = transport::connect_in_process(svc, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   const auto cfg = model::read_model(path).config;
   auto expect_invalid = [&](transport::Message m, const std::string& needle) {
     try {

@@ -3,15 +3,21 @@
 // norm and the LM head; the server runs the middle blocks [k, L-m). Between them cross only hidden
 // states (and, in `split`, their gradients): never tokens, labels or the LM head.
 //
-// Wire protocol (ops of a `veil worker --design split|gradfree`):
-//   split.open      ints {k, L-m, server_lora, lora_r}, meta {mix, lora_alpha, lr, seed}; tensors
-//                   "w.<layer>.<proj>" / "n.<layer>.<i>" only with mix=orthogonal (the mixed middle
-//                   weights, uploaded by the client; otherwise the server reads its own weights)
+// Wire protocol (ops of a `veil worker --design split|gradfree`). Only what the server needs to
+// compute its part is sent: never the client's seed or secret, learning rate or schedule.
+//   split.open      ints {k, L-m, server_lora, lora_r (0 without server LoRA), quant_bits}, meta
+//                   {mix} and, with server_lora only, {lora_alpha, lora_targets, lora_dropout,
+//                   server_lr} (the server LoRA's constant rate; its seed is the server's own);
+//                   tensors "w.<layer>.<proj>" / "b.<layer>.<proj>" only with mix=orthogonal (the
+//                   mixed middle weights, uploaded by the client; otherwise the server reads its own)
 //   split.forward   ints {micro_batch_id, position_offset, want_grad}; the activation, either
-//                   tensor "h" (f32 [B,T,d]) or "q" (int8/int16) + "scale" (f32 [B,T,1]) when
-//                   quantized. Reply: the middle's output, same encoding.
+//                   tensor "h" (f32 [B,T,d]) or "q"/"q4" + "scale" when quantized. Every micro-batch
+//                   is padded to the run's fixed [batch, seq_len], whatever its labels. Reply: the
+//                   middle's output, same encoding (checked: shape, dtype, finite).
 //   split.backward  ints {micro_batch_id}; dL/d(output) as "g" (or "q"+"scale"). Reply: dL/d(input).
-//   split.step      meta {lr}: one AdamW step of the server's own LoRA (server_lora=1 only).
+//                   Sent for every training micro-batch, with or without targets.
+//   split.step      nothing: one AdamW step of the server's own LoRA (server_lora=1) at server_lr;
+//                   drops kept graphs.
 // Positions are the only side information: Llama's rotary embedding needs the position offset
 // (always 0 in training); GPT-2's learned positions are added by the client in embed().
 #pragma once
@@ -50,19 +56,24 @@ struct SplitOptions {
   bool zo_bottom = false;    // gradfree: train the bottom adapters with a zeroth-order estimate
   double zo_eps = 1e-3;      // SPSA perturbation size
   double zo_lr = 0;          // 0: the run's --lr
+  std::string secret_file;   // the client's secret (64 hex digits, 0600): read, or created if absent
+  double server_lr = 0;      // server_lora: the server LoRA's constant rate (0: the run's --lr)
 };
 
 // Parses --opt for `split` or `gradfree`. Throws std::invalid_argument naming the first unknown
 // key or bad value. Keys: k, m, noise (none|gaussian|laplace), noise_scale, epsilon (Laplace,
 // sets noise_scale = 1/epsilon), clip, dcor, quant_bits, mix (none|orthogonal), server_lora,
-// workers (in-process), and for gradfree zo_bottom, zo_eps, zo_lr.
+// workers (in-process), secret_file, server_lr, and for gradfree zo_bottom, zo_eps, zo_lr.
 [[nodiscard]] SplitOptions parse_split_options(const std::string& design,
                                                const std::map<std::string, std::string>& opts);
 
-// The privacy accounting of the noise option, for one release of one token's activation row of
-// dimension `dim`: pure d_χ-privacy (Laplace, L1 metric), μ-GDP and (ε, δ=1e-5)-DP when rows are
-// clipped. The same token released n times composes to √n·μ (Gaussian) or n·ε (Laplace).
-[[nodiscard]] nlohmann::json noise_accounting(const SplitOptions& o, std::int64_t dim);
+// The privacy accounting of the noise option per training example (a row of `seq_len` tokens of
+// dimension `dim`, released `releases_per_example` times): the discrete Gaussian's zCDP and
+// (ε, δ = 1e-5)-DP, or the discrete Laplace's pure ε-DP, both with the sensitivity of a whole
+// example (one token changes every later position) when rows are clipped; see
+// src/designs/guarded/accounting.h.
+[[nodiscard]] nlohmann::json noise_accounting(const SplitOptions& o, std::int64_t dim, std::int64_t seq_len,
+                                              std::int64_t releases_per_example);
 
 // A session for `split` (o.gradfree false) or `gradfree` talking to `server`; with a null server,
 // an in-process worker is opened (designs::open_workers). Tests pass their own endpoint to read
