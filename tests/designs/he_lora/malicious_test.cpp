@@ -198,7 +198,7 @@ TEST(HeLoraLimits, DataOwnerRefusesEndlessParameterSets) {
   auto inner_ep = transport::connect_in_process(inner, transport::Peer::identified(transport::Role::kDataOwner, "test"));
   auto proxy = std::make_shared<transport::Service>("proxy");
   for (const char* op : {"he.setup", "he.close", "he.forward", "he.backward"})
-    proxy->on(op, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
+    proxy->on(op, transport::kWorkerCallers, [inner_ep](const transport::Message& m) { return inner_ep->call(m); });
   auto calls = std::make_shared<std::atomic<int>>(0);
   proxy->on("he.plan_info", transport::kWorkerCallers, [inner_ep, calls](const transport::Message& m) {
     transport::Message r = inner_ep->call(m);
