@@ -148,7 +148,7 @@ TEST(EnclaveSession, ReplayedSealedMessagesRefused) {
   for (const auto& e : c.enclave_service->tap()->entries())
     if (e.direction == transport::Direction::kReceived && e.message.op == "enclave.seal_model" &&
         e.message.ints.at(0) == 0) {
-      expect_refused([&] { (void)fresh.enclave->call(replay(e.message)); }, "did not issue");
+      expect_refused([&] { (void)fresh.owner->call(replay(e.message)); }, "did not issue");
       ++replayed;
     }
   EXPECT_EQ(replayed, 1);

@@ -16,6 +16,7 @@
 #include "veil/designs/obfuscatune/enclave_service.h"
 #include "veil/designs/registry.h"
 #include "veil/tee/attestation.h"
+#include "veil/tee/signing.h"
 #include "veil/transport/connect.h"
 #include "veil/transport/serve.h"
 
@@ -90,6 +91,7 @@ struct Enclave {
     fs::create_directories(scratch);
     designs::obfuscatune::EnclaveSettings s;
     s.scratch = scratch;
+    s.model_owner_key = tee::SigningKey::generate().public_key();  // pinned, as veil enclave requires
     party = std::make_unique<designs::obfuscatune::EnclaveParty>(std::move(s), std::make_shared<tee::SimulatedAttester>());
     party->install(*service);
     service->set_tap(std::make_shared<AuditTap>());

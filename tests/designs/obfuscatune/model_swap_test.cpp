@@ -73,9 +73,13 @@ TEST(ObfuscatuneModelSwap, WorkerKeyHolderCannotSwapTheEnclavesModel) {
                                                pki.server_key.string(), "--tls-ca", pki.ca.string()};
   const std::vector<std::string> owner_tls = {"--tls-cert", pki.client_cert.string(), "--tls-key",
                                               pki.client_key.string(), "--tls-ca", pki.ca.string()};
+  const std::vector<std::string> enclave_tls = {"--tls-cert", pki.enclave_cert.string(), "--tls-key",
+                                                pki.enclave_key.string(), "--tls-ca", pki.ca.string()};
+  const std::vector<std::string> model_owner_tls = {"--tls-cert", pki.model_owner_cert.string(), "--tls-key",
+                                                    pki.model_owner_key.string(), "--tls-ca", pki.ca.string()};
   const std::string att = (dir / "attestation.key").string();
   const std::vector<std::string> simulated = {"--allow-simulated", "--attestation-key", att};
-  const std::vector<std::string> pin = {"--model-owner-key", pki.client_cert.string()};
+  const std::vector<std::string> pin = {"--model-owner-key", pki.model_owner_cert.string()};
 
   std::string worker_address, enclave_address;
   auto worker = start_listening(std::vector<std::string>{bin, "worker", "--design", "obfuscatune", "--listen", "127.0.0.1:0"} +
@@ -87,24 +91,31 @@ TEST(ObfuscatuneModelSwap, WorkerKeyHolderCannotSwapTheEnclavesModel) {
   const std::string measurement = m.out.substr(0, 64);
   auto enclave = start_listening(std::vector<std::string>{bin, "enclave", "--listen", "127.0.0.1:0", "--workers",
                                                           worker_address, "--attestation-key-out", att} +
-                                     pin + server_tls,
+                                     pin + enclave_tls,
                                  dir / "enclave", &enclave_address);
   ASSERT_TRUE(enclave);
 
-  // The fifth process: the worker's certificate and key, a model it knows, every flag it needs.
-  const std::vector<std::string> attack = std::vector<std::string>{bin, "provider", "seal", "--model", other.string(),
-                                                                   "--enclave", enclave_address, "--expect-measurement",
-                                                                   measurement, "--signing-key", pki.server_key.string()} +
-                                          simulated + server_tls;
-  auto first = run_child(attack, dir / "attack-first");
+  // The fifth process: the worker's certificate and key, a model it knows, every flag it needs. The
+  // enclave refuses it by role at its first call; and, should the attacker hold a model-owner
+  // certificate too (an insider of the CA), by the pinned signing key.
+  const std::vector<std::string> seal_other = {bin, "provider", "seal", "--model", other.string(), "--enclave",
+                                               enclave_address, "--expect-measurement", measurement, "--signing-key",
+                                               pki.server_key.string()};
+  const std::vector<std::string> attack = seal_other + simulated + server_tls;
+  const std::vector<std::string> insider = seal_other + simulated + model_owner_tls;
+  auto by_role = run_child(attack, dir / "attack-role");
+  EXPECT_NE(by_role.status, 0) << by_role.out;
+  EXPECT_NE(by_role.err.find("permission denied"), std::string::npos) << by_role.err;
+  EXPECT_NE(by_role.err.find("not worker/test"), std::string::npos) << by_role.err;
+  auto first = run_child(insider, dir / "attack-first");
   EXPECT_NE(first.status, 0) << first.out;
   EXPECT_NE(first.err.find("not signed by the model owner's pinned key"), std::string::npos) << first.err;
 
   // The model owner.
   auto sealed = run_child(std::vector<std::string>{bin, "provider", "seal", "--model", genuine.string(), "--enclave",
                                                    enclave_address, "--expect-measurement", measurement, "--signing-key",
-                                                   pki.client_key.string()} +
-                              simulated + owner_tls,
+                                                   pki.model_owner_key.string()} +
+                              simulated + model_owner_tls,
                           dir / "provider");
   ASSERT_EQ(sealed.status, 0) << sealed.err;
   std::smatch hash;
@@ -112,7 +123,7 @@ TEST(ObfuscatuneModelSwap, WorkerKeyHolderCannotSwapTheEnclavesModel) {
   EXPECT_EQ(hash[1].str(), tee::to_hex(model_hash(read_bundle(genuine))));
 
   // The attacker again, now that the session holds the genuine model.
-  auto second = run_child(attack, dir / "attack-second");
+  auto second = run_child(insider, dir / "attack-second");
   EXPECT_NE(second.status, 0) << second.out;
   EXPECT_NE(second.err.find("already holds a model"), std::string::npos) << second.err;
 
