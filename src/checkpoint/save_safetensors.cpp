@@ -7,6 +7,7 @@
 
 #include "veil/checkpoint/safetensors_file.h"
 #include "veil/checkpoint/safetensors_header.h"
+#include "veil/checkpoint/stream_writer.h"
 #include "veil/checkpoint/weights.h"
 #include "veil/util/check.h"
 #include "veil/util/file_io.h"
@@ -29,35 +30,21 @@ DType stored_dtype(const std::string& name, const at::Tensor& t, DType store) {
 
 using Entry = std::pair<const std::string*, const at::Tensor*>;
 
-// Writes one safetensors file holding `entries` (in the given order) atomically.
+// Writes one safetensors file holding `entries` (in the given order) atomically, through the
+// streamed writer (stream_writer.h): one header layout and one atomic write for both.
 void write_file(const fs::path& path, const std::vector<Entry>& entries,
                 const std::map<std::string, std::string>& metadata, DType store) {
-  std::vector<TensorRecord> records;
-  records.reserve(entries.size());
-  std::uint64_t offset = 0;
-  for (const auto& [name, t] : entries) {
-    TensorRecord r;
-    r.name = *name;
-    r.dtype = stored_dtype(*name, *t, store);
-    r.shape = t->sizes().vec();
-    r.begin = offset;
-    r.end = offset + static_cast<std::uint64_t>(t->numel()) * dtype_size(r.dtype);
-    offset = r.end;
-    records.push_back(std::move(r));
-  }
-  std::map<std::string, std::string> meta = metadata;
-  meta.emplace("format", "pt");
-  const std::string header = serialize_safetensors_header(records, meta);
-
-  util::AtomicFile file(path);
-  auto& out = file.stream();
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const at::Tensor data =
-        entries[i].second->detach().to(at::kCPU, to_scalar_type(records[i].dtype)).contiguous();
-    out.write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(records[i].nbytes()));
-  }
-  file.commit();
+  std::vector<TensorSpec> specs;
+  specs.reserve(entries.size());
+  for (const auto& [name, t] : entries) specs.push_back({*name, stored_dtype(*name, *t, store), t->sizes().vec()});
+  std::size_t next = 0;  // the writer asks for the tensors in order
+  write_safetensors_streamed(
+      path, specs,
+      [&](const TensorSpec& spec, const ByteSink& sink) {
+        const at::Tensor data = entries[next++].second->detach().to(at::kCPU, to_scalar_type(spec.dtype)).contiguous();
+        sink(data.data_ptr(), static_cast<std::size_t>(spec.nbytes()));
+      },
+      metadata);
 }
 
 void check_store(DType store) {
