@@ -48,12 +48,13 @@ TEST(Evaluator, RandomShapesDecryptExactlyInBothLayouts) {
 }
 
 TEST(Evaluator, WorstCaseMagnitudesAtTheLargestCoveredInnerDimension) {
-  // 8-bit inputs at -128 and weights at +-127 over k = 8192: |Y| = 128*127*8192 reaches the bound,
-  // and every error term is multiplied by the largest weights.
-  const size_t m = 33, k = 8192, n = 3;
+  // 8-bit inputs at -128 and weights at +-127 over k = 4096 (he-lora's chunk, the largest inner
+  // dimension at N = 2048): |Y| = 128*127*4096 reaches the bound, and every error term is
+  // multiplied by the largest weights.
+  const size_t m = 33, k = 4096, n = 3;
   Context ctx(Parameters::for_matmul(8, 8, k));
   ASSERT_EQ(ctx.parameters().poly_degree, 2048u);
-  ASSERT_EQ(ctx.parameters().log_q, 54u);
+  ASSERT_EQ(ctx.parameters().log_q, 52u);
   std::vector<int32_t> x(m * k, -128), w(k * n);
   for (size_t j = 0; j < k; ++j) {
     w[j * n + 0] = 127;
@@ -62,7 +63,7 @@ TEST(Evaluator, WorstCaseMagnitudesAtTheLargestCoveredInnerDimension) {
   }
   x[5] = 127;  // one row not at the extreme
   const auto want = int_matmul(x, w, m, k, n);
-  ASSERT_EQ(want[1 * n + 0], -int64_t{128} * 127 * 8192);
+  ASSERT_EQ(want[1 * n + 0], -int64_t{128} * 127 * 4096);
   ASSERT_EQ(static_cast<uint64_t>(-want[1 * n + 0]), ctx.parameters().product_bound());
   for (Layout layout : {Layout::kColumns, Layout::kRows}) EXPECT_EQ(roundtrip(ctx, x, w, m, k, n, layout), want);
 }

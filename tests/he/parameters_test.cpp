@@ -7,33 +7,45 @@
 namespace veil::he {
 namespace {
 
+// The 2024 guidelines' table, and the 2018 standard's beside it.
 TEST(Parameters, SecurityTableMatchesTheStandard) {
-  EXPECT_EQ(max_log_q_128(1024), 27);
-  EXPECT_EQ(max_log_q_128(2048), 54);
-  EXPECT_EQ(max_log_q_128(4096), 109);
-  EXPECT_EQ(max_log_q_128(8192), 218);
-  EXPECT_EQ(max_log_q_128(16384), 438);
-  EXPECT_EQ(max_log_q_128(32768), 881);
+  // The 2024 HE security guidelines (ePrint 2024/463), 128-bit classical, ternary secret.
+  EXPECT_EQ(max_log_q_128(1024), 26);
+  EXPECT_EQ(max_log_q_128(2048), 53);
+  EXPECT_EQ(max_log_q_128(4096), 106);
+  EXPECT_EQ(max_log_q_128(8192), 214);
+  EXPECT_EQ(max_log_q_128(16384), 430);
+  EXPECT_EQ(max_log_q_128(32768), 868);
   EXPECT_EQ(max_log_q_128(512), 0);
+  // The 2018 HomomorphicEncryption.org standard, Table 1 (kept for reports only).
+  EXPECT_EQ(max_log_q_128_standard_2018(2048), 54);
+  EXPECT_EQ(max_log_q_128_standard_2018(32768), 881);
+  for (size_t n = 1024; n <= 32768; n *= 2) EXPECT_LT(max_log_q_128(n), max_log_q_128_standard_2018(n)) << n;
 }
 
 TEST(Parameters, DerivedFromWorstCaseBounds) {
-  const Parameters p = Parameters::for_matmul(8, 8, 8192);
+  const Parameters p = Parameters::for_matmul(8, 8, 4096);
   EXPECT_EQ(p.poly_degree, 2048u);
-  EXPECT_EQ(p.log_t, 28u);  // 128 * 127 * 8192 < 2^27
-  EXPECT_EQ(p.log_q, 54u);  // Delta = 2^26: 3/8 Delta > 19 * 127 * 8192
-  EXPECT_EQ(p.log_q_down, 30u);
+  EXPECT_EQ(p.log_t, 27u);  // 128 * 127 * 4096 < 2^26
+  EXPECT_EQ(p.log_q, 52u);  // Delta = 2^25: 3/8 Delta > 19 * 127 * 4096
+  EXPECT_EQ(p.log_q_down, 29u);
   EXPECT_LT(p.product_bound(), 1ull << (p.log_t - 1));
   EXPECT_GT(3 * ((1ull << (p.log_q - p.log_t)) / 8), p.noise_bound());
-  // One more input bit no longer fits N = 2048.
-  EXPECT_EQ(Parameters::for_matmul(9, 8, 8192).poly_degree, 4096u);
+  // Twice the inner dimension needs log q = 54 (Delta = 2^26, log t = 28): above 53, so N = 4096
+  // (it fitted N = 2048 under the 2018 table).
+  const Parameters wide = Parameters::for_matmul(8, 8, 8192);
+  EXPECT_EQ(wide.log_q, 54u);
+  EXPECT_EQ(wide.poly_degree, 4096u);
+  // Two more input bits no longer fit N = 2048 either.
+  EXPECT_EQ(Parameters::for_matmul(10, 8, 4096).poly_degree, 4096u);
   EXPECT_EQ(Parameters::for_matmul(4, 4, 16).poly_degree, 1024u);
   EXPECT_EQ(Parameters::for_matmul(8, 8, 768, 4096).poly_degree, 4096u);
 }
 
 TEST(Parameters, RefusesInsecureOrUnsupportedSets) {
-  EXPECT_THROW((void)Parameters::custom(1024, 54, 8, 8, 8192, false), std::invalid_argument);  // 54 > 27
-  EXPECT_THROW((void)Parameters::custom(2048, 55, 8, 8, 8192, false), std::invalid_argument);  // 55 > 54
+  EXPECT_THROW((void)Parameters::custom(1024, 54, 8, 8, 8192, false), std::invalid_argument);  // 54 > 26
+  EXPECT_THROW((void)Parameters::custom(2048, 55, 8, 8, 8192, false), std::invalid_argument);  // 55 > 53
+  EXPECT_THROW((void)Parameters::custom(2048, 54, 8, 8, 8192, false), std::invalid_argument);  // 54 > 53 (2018: allowed)
   EXPECT_NO_THROW((void)Parameters::custom(1024, 54, 8, 8, 8192, true));                      // test-only flag
   EXPECT_THROW((void)Parameters::custom(2048, 50, 8, 8, 8192, false), std::invalid_argument);  // noise too big
   EXPECT_THROW((void)Parameters::for_matmul(16, 16, 8192), std::invalid_argument);             // needs > 64 bits

@@ -23,9 +23,14 @@ enum class Precision : uint32_t { kExact = 0, kCompact = 1 };
 // Δ = 2^kCompactDeltaBits in compact precision.
 inline constexpr uint32_t kCompactDeltaBits = 6;
 
-// 128-bit classical security (HomomorphicEncryption.org standard, ternary secret, sigma 3.2):
-// largest log2 q for ring dimension n, or 0 when n is not in the table.
+// 128-bit classical security for a uniform ternary secret and error sigma 3.2: the largest log2 q
+// for ring dimension n by the current lattice estimates (the 2024 HE security guidelines, ePrint
+// 2024/463: 26, 53, 106, 214, 430, 868 for n = 1024 ... 32768), or 0 when n is not in the table.
+// This is the bound every party enforces (Parameters::validate, he.setup, the data owner's plan check).
 [[nodiscard]] int max_log_q_128(size_t n);
+// The same bound from the 2018 HomomorphicEncryption.org standard (Table 1: 27, 54, 109, 218, 438,
+// 881), kept for comparison in reports; never used to accept parameters.
+[[nodiscard]] int max_log_q_128_standard_2018(size_t n);
 
 // Tighter bounds known from the data (the worker knows its weights), for per-shape parameters.
 struct ShapeBounds {

@@ -21,7 +21,7 @@ HeSecurity he_security(const he::Parameters& p) {
   s.security_bits = s.max_log_q_128 > 0 && static_cast<int>(p.log_q) <= s.max_log_q_128 ? 128 : 0;
   s.summary = s.security_bits == 128
                   ? util::cat("RLWE N=", p.poly_degree, ", log q=", p.log_q, " <= ", s.max_log_q_128,
-                              ": 128-bit classical security (HomomorphicEncryption.org table)")
+                              ": 128-bit classical security (2024 HE security guidelines, lattice estimator)")
                   : util::cat("RLWE N=", p.poly_degree, ", log q=", p.log_q,
                               ": outside the 128-bit table (insecure test parameters)");
   return s;

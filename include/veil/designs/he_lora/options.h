@@ -35,10 +35,11 @@ struct HeLoraOptions {
 
 // The largest inner dimension one encrypted product covers; longer ones (a large vocabulary, the
 // fused gate/up gradient of a 1B model) are split into chunks whose decrypted products are summed by
-// the data owner. 8192 keeps 8-bit x 8-bit products at log q = 54, the largest modulus of the
-// 128-bit table for N = 2048 (docs/he.md §3): at 32768 the Llama-3.2-1B shape needed N = 4096,
-// which doubles every NTT and pads each 2048-wide decode upload to 4096 coefficients.
-inline constexpr std::int64_t kMaxChunk = 8192;
+// the data owner. 4096 keeps 8-bit x 8-bit products at log q = 52, within 53, the largest modulus
+// the current lattice estimates allow at 128 bits for N = 2048 (docs/he.md §3); 8192 needed 54
+// (the 2018 table's limit), which now means N = 4096: twice every NTT, and each 2048-wide decode
+// upload padded to 4096 coefficients.
+inline constexpr std::int64_t kMaxChunk = 4096;
 
 // The encryption parameters for a model: the smallest secure ones covering every inner dimension
 // the protocol uses (forward: inputs of each projection; backward: outputs of each input-sharing

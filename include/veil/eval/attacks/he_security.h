@@ -17,7 +17,7 @@ namespace veil::eval {
 
 struct HeSecurity {
   std::uint32_t poly_degree = 0, log_q = 0;
-  int max_log_q_128 = 0;      // HomomorphicEncryption.org table, ternary secret, sigma 3.2
+  int max_log_q_128 = 0;      // 2024 HE security guidelines (lattice estimator), ternary secret, sigma 3.2
   int security_bits = 0;      // 128 when log_q <= max_log_q_128, else 0 (below the table)
   std::string summary;        // one line for the report
   [[nodiscard]] nlohmann::json to_json() const;
