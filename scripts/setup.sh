@@ -9,6 +9,7 @@ PACKAGES=(
   libopenblas0-pthread                  # without it libtorch falls back to reference BLAS (25x slower GEMMs here)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   nlohmann-json3-dev libcli11-dev libssl-dev openssl
+  curl                                  # the demo's OpenAI-style request; tests/serve's curl client
   libtomlplusplus-dev                   # `veil party --config FILE` (TOML)
   libpcre2-dev                           # Unicode regexes of tokenizer.json pre-tokenizers (\p{L}, lookahead)
   libcpp-httplib-dev                     # veil serve's HTTP(S) server (src/serve)
