@@ -41,6 +41,9 @@ struct EncodedMessage {
 // Throws ProtocolError for a tensor the wire cannot carry (dtype, layout) or a header over the
 // limit. Undefined tensors are left out (Message::tensor treats them as absent).
 [[nodiscard]] EncodedMessage encode(const Message& message, const CodecLimits& limits = {});
+// A temporary message would be destroyed while the EncodedMessage still points into its blobs
+// (caught by scripts/asan-ci.sh in a test that did exactly that).
+EncodedMessage encode(Message&& message, const CodecLimits& limits = {}) = delete;
 
 // Reassembles one message from its header and payload chunks (a WireDecoder whose tensors are
 // at::Tensors allocated by libtorch).

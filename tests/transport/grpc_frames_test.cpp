@@ -130,7 +130,8 @@ TEST(GrpcFrames, ConsumeTakesFramesSplitAnywhereAndNonCanonicalOnes) {
 }
 
 TEST(GrpcFrames, BadFramesAreProtocolErrors) {
-  const auto encoded = codec::encode(sample());
+  const Message m = sample();  // outlives `encoded`, which points into its blobs
+  const auto encoded = codec::encode(m);
   const auto frames = wire::frames(encoded);
   const auto refused = [&](const std::string& bytes, const char* why, bool after_header = true) {
     codec::MessageDecoder d;
