@@ -1,4 +1,4 @@
-// The attestation report's JSON form and the enclave measurement.
+// The attestation report's JSON form (the measurement is in measurement.cpp).
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -95,17 +95,5 @@ std::string report_data_for(const std::string& enclave_key, const std::string& n
   return sha256(input);
 }
 
-std::string measure(const std::filesystem::path& binary, const nlohmann::json& config) {
-  std::ifstream in(binary, std::ios::binary);
-  VEIL_CHECK_IO(in.good(), "measurement: cannot read the enclave binary ", binary.string());
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string input = "veil-enclave-measurement-v1";
-  input.push_back('\0');
-  input += sha256(bytes);
-  input += config.dump();
-  return to_hex(sha256(input));
-}
-
-std::string measure_self(const nlohmann::json& config) { return measure("/proc/self/exe", config); }
 
 }  // namespace veil::tee

@@ -2,6 +2,7 @@
 // measurement, nonce, session or model, any altered field (even re-signed with another key) and
 // any simulated report without --allow-simulated are refused with a message naming the problem.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -68,6 +69,40 @@ TEST(Attestation, MeasurementCoversBinaryAndConfig) {
   EXPECT_EQ(measure_self(a).size(), 64u);
   EXPECT_NE(measure_self(a), measure_self(b));
   EXPECT_THROW((void)measure("/nonexistent/veil", a), std::runtime_error);
+}
+
+// The measurement covers the shared objects the process was started with, by content: a library
+// changed by one byte changes it; where the library lies and the order it is listed in do not.
+TEST(Attestation, MeasurementCoversSharedObjectsByContent) {
+  const auto& loaded = startup_shared_objects();
+  bool libtorch = false, libssl = false;
+  for (const auto& p : loaded) {
+    libtorch = libtorch || p.filename().string().rfind("libtorch", 0) == 0;
+    libssl = libssl || p.filename().string().rfind("libssl", 0) == 0;
+  }
+  EXPECT_TRUE(libtorch && libssl) << loaded.size() << " objects";
+  nlohmann::json c = {{"design", "obfuscatune"}};
+  EXPECT_NE(measure_self(c), measure("/proc/self/exe", c)) << "the libraries must count";
+  EXPECT_EQ(measure_self(c), measure("/proc/self/exe", loaded, c));
+
+  const auto dir = std::filesystem::temp_directory_path() / ("veil_measure_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "a");
+  std::filesystem::create_directories(dir / "b");
+  auto write = [](const std::filesystem::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; };
+  write(dir / "bin", "binary");
+  write(dir / "a/libx.so", std::string(3000, 'x'));
+  write(dir / "a/liby.so", "y");
+  write(dir / "b/libx.so", std::string(3000, 'x'));
+  const auto base = measure(dir / "bin", {dir / "a/libx.so", dir / "a/liby.so"}, c);
+  EXPECT_EQ(base, measure(dir / "bin", {dir / "a/liby.so", dir / "a/libx.so"}, c));  // order
+  EXPECT_EQ(base, measure(dir / "bin", {dir / "b/libx.so", dir / "a/liby.so"}, c));  // directory
+  EXPECT_NE(base, measure(dir / "bin", {dir / "a/libx.so"}, c));                     // a library missing
+  std::string changed(3000, 'x');
+  changed[1234] = 'X';
+  write(dir / "b/libx.so", changed);
+  EXPECT_NE(base, measure(dir / "bin", {dir / "b/libx.so", dir / "a/liby.so"}, c));  // one byte
+  EXPECT_THROW((void)measure(dir / "bin", {dir / "a/missing.so"}, c), std::runtime_error);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Attestation, RoundTripVerifies) {

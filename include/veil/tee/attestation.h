@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -56,11 +57,24 @@ struct AttestationReport {
   [[nodiscard]] std::string hash() const;
 };
 
-// SHA-256 over a binary's bytes and a canonical configuration (nlohmann's dump of the JSON, whose
-// object keys are sorted): hex of SHA-256("veil-enclave-measurement-v1" || 0 || SHA-256(binary)
-// || canonical config). Throws std::runtime_error when the binary cannot be read.
+// The enclave's measurement: what code runs, and with which configuration.
+//   hex SHA-256("veil-enclave-measurement-v2" || 0 || SHA-256(binary)
+//               || for each shared object, sorted by file name: be32 |name| || name || SHA-256(bytes)
+//               || canonical config)
+// (the config is nlohmann's dump of the JSON, whose object keys are sorted). Shared objects are
+// named by their file name only (not their directory), so the same libraries installed elsewhere
+// measure the same. Throws std::runtime_error when a file cannot be read.
+[[nodiscard]] std::string measure(const std::filesystem::path& binary,
+                                  const std::vector<std::filesystem::path>& shared_objects,
+                                  const nlohmann::json& config);
+// measure() of the binary alone (no shared objects).
 [[nodiscard]] std::string measure(const std::filesystem::path& binary, const nlohmann::json& config);
-// measure() of the running executable (/proc/self/exe).
+// The shared objects the dynamic linker loaded before main() (dl_iterate_phdr at static
+// initialisation: the executable's DT_NEEDED closure, not objects dlopen'ed later), each by the path
+// it was loaded from. Empty for a static executable.
+[[nodiscard]] const std::vector<std::filesystem::path>& startup_shared_objects();
+// measure() of the running executable (/proc/self/exe) and startup_shared_objects(). The files are
+// hashed once per process (about 0.5 s for veil's 335 objects, 540 MB); the config each call.
 [[nodiscard]] std::string measure_self(const nlohmann::json& config);
 
 // SHA-256("veil-report-data-v1" || 0 || enclave_key || nonce || be32 |model_hash| || model_hash ||
