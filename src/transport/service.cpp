@@ -1,5 +1,6 @@
 #include "veil/transport/service.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "transport/wire_format.h"
@@ -38,18 +39,38 @@ std::vector<std::string> Service::ops() const {
   return out;
 }
 
+void Service::allow_only(const std::vector<std::string>& identities) {
+  std::vector<std::string> uris;
+  for (const std::string& id : identities) {
+    const std::optional<Peer> peer = peer_from_uri(id);
+    if (!peer || peer->kind() != Peer::Kind::kIdentified)
+      throw std::invalid_argument("allowed peer '" + id + "' is not a veil identity (veil://ROLE/NAME, ROLE one of " +
+                                  all_role_names() + ")");
+    uris.push_back(peer->key());
+  }
+  std::lock_guard lock(mu_);
+  allowed_peers_ = std::move(uris);
+}
+
 void Service::authorize(const std::string& op, const Peer& peer) const {
   Roles allowed{};
+  bool pinned_out = false;
   {
     std::lock_guard lock(mu_);
     auto it = handlers_.find(op);
     if (it == handlers_.end())
       throw TransportError(ErrorCode::kInvalidArgument, party_ + ": unknown op " + codec::printable(op));
     allowed = it->second.allowed;
+    pinned_out = !allowed_peers_.empty() &&
+                 (peer.kind() != Peer::Kind::kIdentified ||
+                  std::find(allowed_peers_.begin(), allowed_peers_.end(), peer.key()) == allowed_peers_.end());
   }
   if (!peer.admitted_by(allowed))
     throw TransportError(ErrorCode::kPermissionDenied,
                          party_ + ": " + op + " admits " + allowed.to_string() + ", not " + peer.to_string());
+  if (pinned_out)
+    throw TransportError(ErrorCode::kPermissionDenied,
+                         party_ + ": " + op + ": " + peer.to_string() + " is not an admitted peer (--allow-peer)");
 }
 
 void Service::set_reply_cache_limits(std::size_t entries, std::size_t bytes) {
