@@ -2,11 +2,28 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include "transport/wire_format.h"
+#include "veil/transport/caller.h"
 
 namespace veil::transport {
 namespace {
+
+// The key of the peer whose request this thread's handler is running (caller.h).
+thread_local const std::string* t_caller = nullptr;
+
+// Sets t_caller for one handler call, restoring the outer one (a handler may dispatch in-process).
+class CallerScope {
+ public:
+  explicit CallerScope(const std::string& key) : outer_(t_caller) { t_caller = &key; }
+  ~CallerScope() { t_caller = outer_; }
+  CallerScope(const CallerScope&) = delete;
+  CallerScope& operator=(const CallerScope&) = delete;
+
+ private:
+  const std::string* outer_;
+};
 
 // The reply cache's key: length-prefixed parts, so that no choice of op or request id can make
 // two different triples collide.
@@ -17,6 +34,15 @@ std::string cache_key(const Peer& peer, const std::string& op, const std::string
 }
 
 }  // namespace
+
+std::string caller_key() { return t_caller ? *t_caller : std::string(); }
+
+void check_session_owner(const std::string& what, const std::string& owner) {
+  const std::string caller = caller_key();
+  if (caller != owner)
+    throw TransportError(ErrorCode::kPermissionDenied, what + ": opened by " + (owner.empty() ? "no caller" : owner) +
+                                                           ", not by " + (caller.empty() ? "no caller" : caller));
+}
 
 Service::Service(std::string party) : party_(std::move(party)) {}
 
@@ -110,6 +136,8 @@ Message Service::dispatch(const Message& request, const Peer& peer) {
   if (tap) tap->record(party_, Direction::kReceived, request, request.payload_bytes());
   Message reply;
   try {
+    const std::string caller = peer.key();
+    CallerScope scope(caller);
     reply = handler(request);
   } catch (const TransportError&) {
     throw;
