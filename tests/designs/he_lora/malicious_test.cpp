@@ -204,7 +204,7 @@ TEST(HeLoraSessions, AnotherDataOwnerCannotUseOrCloseASession) {
   transport::Message q;
   q.op = "he.plan_info";
   q.layer = 0;
-  q.ints = {0, 0, 0, 1, 2};
+  q.ints = {0, static_cast<std::int32_t>(he::Layout::kColumns), 0, 1, 2};  // direction, layout, group
   q.blobs["session"] = sid;
   transport::Message close;
   close.op = "he.close";
