@@ -17,6 +17,7 @@ namespace {
 struct WorkerFlags {
   std::string model, layers, listen, design = "plain", audit_dir, party = "worker";
   std::vector<std::string> opts;
+  std::vector<std::string> allow_peers;  // --allow-peer: identities admitted (empty = any of an admitted role)
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   double max_message_mb = 2048;
@@ -92,6 +93,7 @@ int run_worker(const WorkerFlags& f) {
     ao.max_bytes = static_cast<std::uint64_t>(f.audit_max_mb * (1 << 20));
     service->set_tap(std::make_shared<transport::DirectoryTap>(f.audit_dir, ao));
   }
+  service->allow_only(f.allow_peers);
   designs::install_worker(f.design, *service, ctx);
 
   transport::ServeOptions so;
@@ -137,6 +139,9 @@ Action add_worker(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--tls-key", f->tls_key, "this worker's private key (PEM)");
   cmd->add_option("--tls-ca", f->tls_ca, "CA that signs the clients (data owner, enclave) this worker serves (PEM)");
   cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  cmd->add_option("--allow-peer", f->allow_peers,
+                  "admit only this caller identity, veil://ROLE/NAME (repeatable; checked before any op runs; "
+                  "default: any enclave or data owner of the CA)");
   cmd->add_option("--audit-dir", f->audit_dir,
                   "record what this worker received and sent here: every message indexed and hashed, the bytes of a "
                   "sample kept (docs/transport.md, Audit taps)");

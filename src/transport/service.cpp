@@ -1,11 +1,29 @@
 #include "veil/transport/service.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include "transport/wire_format.h"
+#include "veil/transport/caller.h"
 
 namespace veil::transport {
 namespace {
+
+// The key of the peer whose request this thread's handler is running (caller.h).
+thread_local const std::string* t_caller = nullptr;
+
+// Sets t_caller for one handler call, restoring the outer one (a handler may dispatch in-process).
+class CallerScope {
+ public:
+  explicit CallerScope(const std::string& key) : outer_(t_caller) { t_caller = &key; }
+  ~CallerScope() { t_caller = outer_; }
+  CallerScope(const CallerScope&) = delete;
+  CallerScope& operator=(const CallerScope&) = delete;
+
+ private:
+  const std::string* outer_;
+};
 
 // The reply cache's key: length-prefixed parts, so that no choice of op or request id can make
 // two different triples collide.
@@ -16,6 +34,15 @@ std::string cache_key(const Peer& peer, const std::string& op, const std::string
 }
 
 }  // namespace
+
+std::string caller_key() { return t_caller ? *t_caller : std::string(); }
+
+void check_session_owner(const std::string& what, const std::string& owner) {
+  const std::string caller = caller_key();
+  if (caller != owner)
+    throw TransportError(ErrorCode::kPermissionDenied, what + ": opened by " + (owner.empty() ? "no caller" : owner) +
+                                                           ", not by " + (caller.empty() ? "no caller" : caller));
+}
 
 Service::Service(std::string party) : party_(std::move(party)) {}
 
@@ -38,18 +65,38 @@ std::vector<std::string> Service::ops() const {
   return out;
 }
 
+void Service::allow_only(const std::vector<std::string>& identities) {
+  std::vector<std::string> uris;
+  for (const std::string& id : identities) {
+    const std::optional<Peer> peer = peer_from_uri(id);
+    if (!peer || peer->kind() != Peer::Kind::kIdentified)
+      throw std::invalid_argument("allowed peer '" + id + "' is not a veil identity (veil://ROLE/NAME, ROLE one of " +
+                                  all_role_names() + ")");
+    uris.push_back(peer->key());
+  }
+  std::lock_guard lock(mu_);
+  allowed_peers_ = std::move(uris);
+}
+
 void Service::authorize(const std::string& op, const Peer& peer) const {
   Roles allowed{};
+  bool pinned_out = false;
   {
     std::lock_guard lock(mu_);
     auto it = handlers_.find(op);
     if (it == handlers_.end())
       throw TransportError(ErrorCode::kInvalidArgument, party_ + ": unknown op " + codec::printable(op));
     allowed = it->second.allowed;
+    pinned_out = !allowed_peers_.empty() &&
+                 (peer.kind() != Peer::Kind::kIdentified ||
+                  std::find(allowed_peers_.begin(), allowed_peers_.end(), peer.key()) == allowed_peers_.end());
   }
   if (!peer.admitted_by(allowed))
     throw TransportError(ErrorCode::kPermissionDenied,
                          party_ + ": " + op + " admits " + allowed.to_string() + ", not " + peer.to_string());
+  if (pinned_out)
+    throw TransportError(ErrorCode::kPermissionDenied,
+                         party_ + ": " + op + ": " + peer.to_string() + " is not an admitted peer (--allow-peer)");
 }
 
 void Service::set_reply_cache_limits(std::size_t entries, std::size_t bytes) {
@@ -89,6 +136,8 @@ Message Service::dispatch(const Message& request, const Peer& peer) {
   if (tap) tap->record(party_, Direction::kReceived, request, request.payload_bytes());
   Message reply;
   try {
+    const std::string caller = peer.key();
+    CallerScope scope(caller);
     reply = handler(request);
   } catch (const TransportError&) {
     throw;

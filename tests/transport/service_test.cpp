@@ -121,5 +121,38 @@ TEST(Service, ErrorsBecomeStatusesNamingTheOp) {
   EXPECT_THROW(svc->on("test.fail", kWorkerCallers, [](const Message& m) { return m; }), std::logic_error);
 }
 
+// --allow-peer: with the callers pinned, a data owner of the same CA and role but not on the list is
+// refused for every op before its handler runs; the pinned one still gets through.
+TEST(Service, PinnedPeersRefuseEveryOtherCallerForEveryOp) {
+  int calls = 0;
+  auto svc = doubling_service(&calls);
+  svc->allow_only({"veil://data-owner/test"});
+  Message m;
+  m.tensors["x"] = at::ones({2});
+  for (const std::string op : {"test.double", "test.fail"}) {
+    m.op = op;
+    for (const Peer& intruder : {Peer::identified(Role::kDataOwner, "other"), Peer::identified(Role::kEnclave, "test"),
+                                 Peer::unauthenticated(), Peer::without_identity("subject CN=x")}) {
+      try {
+        (void)svc->dispatch(m, intruder);
+        FAIL() << op << " admitted " << intruder.to_string();
+      } catch (const TransportError& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kPermissionDenied) << e.what();
+        EXPECT_NE(std::string(e.what()).find(op), std::string::npos) << e.what();
+      }
+    }
+  }
+  EXPECT_EQ(calls, 0);
+  m.op = "test.double";
+  (void)svc->dispatch(m, owner());
+  EXPECT_EQ(calls, 1);
+  EXPECT_THROW(svc->allow_only({"data-owner/test"}), std::invalid_argument);
+  EXPECT_THROW(svc->allow_only({"veil://nobody/test"}), std::invalid_argument);
+  svc->allow_only({});  // empty: any caller of an admitted role again
+  m.request_id.clear();
+  (void)svc->dispatch(m, Peer::identified(Role::kDataOwner, "other"));
+  EXPECT_EQ(calls, 2);
+}
+
 }  // namespace
 }  // namespace veil::transport

@@ -17,6 +17,7 @@
 
 #include "transport/tls_support.h"
 #include "veil/transport/connect.h"
+#include "veil/transport/errors.h"
 
 extern char** environ;
 
@@ -205,6 +206,49 @@ TEST(WorkerCli, BadFlagsAreOneClearErrorAndNonZeroExit) {
     EXPECT_NE(code, -1) << c.expect << ": hung";
     EXPECT_NE(w.err_text.find(c.expect), std::string::npos) << c.expect << " not in: " << w.err_text;
   }
+}
+
+// --allow-peer: a data owner of the same CA that is not on the list is refused for every op, over
+// gRPC, before anything runs; the pinned data owner gets through. A malformed entry is one error.
+TEST(WorkerCli, AllowPeerRefusesEveryOtherDataOwner) {
+  REQUIRE_VEIL_BINARY();
+  auto pki = testing::TestPki::make("veil_worker_cli_allow");
+  if (!pki.error.empty()) GTEST_SKIP() << pki.error;
+  Child w({veil_binary(), "worker", "--design", "echo", "--listen", "127.0.0.1:0", "--stream-port", "-1", "--tls-cert",
+           pki.server_cert.string(), "--tls-key", pki.server_key.string(), "--tls-ca", pki.ca.string(), "--allow-peer",
+           "veil://data-owner/other"});
+  const std::string address = w.wait_for_address(std::chrono::seconds(60));
+  ASSERT_FALSE(address.empty()) << "worker did not start: " << w.err_text;
+  auto endpoint = [&](const std::filesystem::path& cert, const std::filesystem::path& key) {
+    ConnectOptions co;
+    co.tls = {cert, key, pki.ca, false};
+    co.deadline = std::chrono::seconds(10);
+    co.tls_server_name = "localhost";
+    return connect(address, co);
+  };
+  auto intruder = endpoint(pki.client_cert, pki.client_key);  // veil://data-owner/test
+  for (const std::string op : {"worker.info", "echo.echo"}) {
+    Message m;
+    m.op = op;
+    m.tensors["h"] = at::ones({4});
+    try {
+      (void)intruder->call(m);
+      ADD_FAILURE() << op << " admitted a data owner not on --allow-peer";
+    } catch (const TransportError& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kPermissionDenied) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not an admitted peer"), std::string::npos) << e.what();
+    }
+  }
+  Message info;
+  info.op = "worker.info";
+  EXPECT_EQ(endpoint(pki.data_owner2_cert, pki.data_owner2_key)->call(info).meta.at("design"), "echo");
+  kill(w.pid, SIGTERM);
+  EXPECT_EQ(w.wait_exit(std::chrono::seconds(20)), 0) << w.err_text;
+
+  Child bad({veil_binary(), "worker", "--design", "echo", "--listen", "127.0.0.1:0", "--insecure", "--allow-peer",
+             "data-owner/other"});
+  EXPECT_NE(bad.wait_exit(std::chrono::seconds(30)), 0);
+  EXPECT_NE(bad.err_text.find("not a veil identity"), std::string::npos) << bad.err_text;
 }
 
 TEST(WorkerCli, InsecureOnLoopbackWarnsLoudly) {

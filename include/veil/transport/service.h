@@ -36,9 +36,15 @@ class Service {
   [[nodiscard]] bool handles(const std::string& op) const;
   [[nodiscard]] std::vector<std::string> ops() const;
 
+  // Pins the callers: once set non-empty, only a peer whose identity (veil://ROLE/NAME) is in
+  // `identities` passes authorize(), for every op, on top of the op's roles; an unauthenticated or
+  // identity-less peer never does. Empty (the default) admits any caller of an admitted role.
+  // Throws std::invalid_argument for an entry that is not a valid veil identity.
+  void allow_only(const std::vector<std::string>& identities);
+
   // Throws TransportError: kInvalidArgument for an unknown op, kPermissionDenied ("<party>: <op>
-  // admits <roles>, not <peer>"; clients prefix "<address>: <op>: permission denied: ") when
-  // `peer` may not call it.
+  // admits <roles>, not <peer>", or "<party>: <op>: <peer> is not an admitted peer" under
+  // allow_only(); clients prefix "<address>: <op>: permission denied: ") when `peer` may not call it.
   void authorize(const std::string& op, const Peer& peer) const;
 
   // Checks authorize(), then runs the handler for request.op. A request id this peer used before
@@ -65,6 +71,7 @@ class Service {
   std::string party_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> handlers_;
+  std::vector<std::string> allowed_peers_;  // identity URIs (allow_only); empty = any
   std::shared_ptr<AuditTap> tap_;
   // The reply cache: by (peer key, op, request id), bounded in count and bytes (oldest dropped).
   std::map<std::string, Message> replies_;

@@ -14,6 +14,7 @@
 #include "veil/designs/he_lora/options.h"
 #include "veil/he/matmul.h"
 #include "veil/he/serialization.h"
+#include "veil/transport/caller.h"
 #include "veil/util/check.h"
 
 namespace veil::designs::he_lora {
@@ -45,6 +46,7 @@ struct Session {
   std::mutex mu;  // guards plans (building one)
   std::map<std::tuple<int, std::vector<std::int32_t>, int>, std::shared_ptr<const Plans>> plans;
   std::chrono::steady_clock::time_point last_used;
+  std::string owner;  // transport::caller_key() of the he.setup that opened it
 };
 
 class Worker {
@@ -71,6 +73,7 @@ class Worker {
     const std::string id = session_id(req);
     std::lock_guard lock(mu_);
     if (auto it = sessions_.find(id); it != sessions_.end()) {
+      transport::check_session_owner("he.setup: session", it->second->owner);
       if (!(it->second->base == parms)) throw ProtocolError("he.setup: the session exists with other parameters");
       it->second->last_used = std::chrono::steady_clock::now();
       return {};  // a retried he.setup
@@ -89,6 +92,7 @@ class Worker {
     auto s = std::make_shared<Session>();
     s->base = parms;
     s->last_used = std::chrono::steady_clock::now();
+    s->owner = transport::caller_key();
     sessions_.emplace(id, std::move(s));
     return {};
   }
@@ -96,6 +100,8 @@ class Worker {
   Message close(const Message& req) {
     const std::string id = session_id(req);
     std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(id); it != sessions_.end())
+      transport::check_session_owner("he.close: session", it->second->owner);
     sessions_.erase(id);  // calls in flight keep their shared_ptr
     return {};
   }
@@ -158,6 +164,7 @@ class Worker {
     auto it = sessions_.find(id);
     if (it == sessions_.end())
       throw TransportError(ErrorCode::kFailedPrecondition, req.op + ": no he.setup for this session");
+    transport::check_session_owner(req.op + ": session", it->second->owner);
     it->second->last_used = std::chrono::steady_clock::now();
     return it->second;
   }

@@ -186,6 +186,42 @@ TEST(HeLoraLimits, WorkerRefusesParametersAndCountsAboveItsBounds) {
   EXPECT_THROW((void)ep->call(q), transport::TransportError) << "session 'a' was the least recently used";
 }
 
+// Issue 17: a worker's session belongs to the identity that opened it. A second data owner of the
+// same CA that learned the session id is refused (permission denied) for every op naming it —
+// he.setup, he.plan_info, he.close — and the owner's session is untouched.
+TEST(HeLoraSessions, AnotherDataOwnerCannotUseOrCloseASession) {
+  VEIL_REQUIRE_SHARED(assets);
+  auto files = stories(assets);
+  const int L = static_cast<int>(files->config.num_layers);
+  auto service = std::make_shared<transport::Service>("worker");
+  install_worker(*service, files, 0, L);
+  auto owner = transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "test"));
+  auto intruder =
+      transport::connect_in_process(service, transport::Peer::identified(transport::Role::kDataOwner, "other"));
+  const std::string sid(kSessionIdBytes, 's');
+  const auto ok = parameters_for(files->config, 8, 8);
+  ASSERT_NO_THROW((void)owner->call(setup_request(ok, sid)));
+  transport::Message q;
+  q.op = "he.plan_info";
+  q.layer = 0;
+  q.ints = {0, static_cast<std::int32_t>(he::Layout::kColumns), 0, 1, 2};  // direction, layout, group
+  q.blobs["session"] = sid;
+  transport::Message close;
+  close.op = "he.close";
+  close.blobs["session"] = sid;
+  for (const transport::Message& m : {setup_request(ok, sid), q, close}) {
+    try {
+      (void)intruder->call(m);
+      ADD_FAILURE() << m.op << " admitted another data owner into the session";
+    } catch (const transport::TransportError& e) {
+      EXPECT_EQ(e.code(), transport::ErrorCode::kPermissionDenied) << m.op << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("data-owner/other"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW((void)owner->call(q)) << "the intruder's he.close must not have closed the owner's session";
+  EXPECT_NO_THROW((void)owner->call(close));
+}
+
 // The data owner's bound on the parameter sets a worker proposes (each costs a client and a CRS
 // cache): a worker answering every plan_info with yet another valid set is refused once the sets
 // would exceed 64 or eight full-size CRS caches, with an error saying so.
