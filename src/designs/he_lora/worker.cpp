@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "designs/he_lora/plan_weights.h"
+#include "veil/designs/common/layer_range.h"
 #include "veil/designs/he_lora/options.h"
 #include "veil/he/matmul.h"
 #include "veil/he/serialization.h"
@@ -52,10 +53,9 @@ struct Session {
 class Worker {
  public:
   Worker(std::shared_ptr<const model::ModelFiles> m, int first, int last)
-      : model_(std::move(m)), first_(first), last_(last < 0 ? static_cast<int>(model_->config.num_layers) : last) {
-    VEIL_CHECK_ARG(first_ >= 0 && first_ < last_ && last_ <= model_->config.num_layers, "he-lora worker: layers [",
-                   first_, ", ", last_, ") outside the model's ", model_->config.num_layers, " layers");
-  }
+      : model_(std::move(m)),
+        first_(first),
+        last_(common::layer_range(first, last, static_cast<int>(model_->config.num_layers), "he-lora worker").last) {}
 
   Message setup(const Message& req) {
     he::Parameters parms;

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include "veil/designs/common/layer_range.h"
 #include "veil/model/layer_reader.h"
 #include "veil/model/loader.h"
 #include "veil/model/projection.h"
@@ -26,11 +27,9 @@ LayerWeights::LayerWeights(const model::ModelConfig& cfg, const model::LinearWei
       }, first, last) {}
 
 LayerWeights::LayerWeights(const model::ModelConfig& cfg, const Source& source, int first, int last)
-    : first_(first), last_(last) {
-  VEIL_CHECK_ARG(first >= 0 && first < last && last <= cfg.num_layers, "--layers ", first, ":", last,
-                 " is not a non-empty range within the model's ", cfg.num_layers, " layers");
+    : first_(first), last_(common::layer_range(first, last, cfg.num_layers, "plain worker").last) {
   const auto bp = model::block_projections(cfg.family);
-  for (int l = first; l < last; ++l) {
+  for (int l = first_; l < last_; ++l) {
     for (auto span : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out}) {
       Group g;
       std::vector<at::Tensor> parts;
