@@ -49,6 +49,7 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
 }
 
 void ModelConfig::validate() const {
+  (void)family_traits(family);  // an unregistered family is refused by name
   auto positive = [](std::int64_t v, const char* name) {
     VEIL_CHECK_ARG(v > 0 && v < (std::int64_t{1} << 31), "config.json: ", name, " must be positive (got ", v, ")");
   };
