@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "command.h"
+#include "veil/model/family.h"
 #include "veil/model/init_checkpoint.h"
 #include "veil/model/presets.h"
 #include "veil/util/check.h"
@@ -33,7 +34,7 @@ checkpoint::DType parse_dtype(const std::string& s) {
 // ../shared/assets/tokenizers/<name> from the working directory or from the repository holding
 // this executable (build/<preset>/bin/veil). Empty when none exists.
 fs::path default_tokenizer(model::Family family) {
-  const char* name = family == model::Family::kGpt2 ? "gpt2" : "llama3";
+  const char* name = model::family_traits(family).tokenizer;
   std::vector<fs::path> roots;
   if (const char* env = std::getenv("VEIL_SHARED_DIR"); env && *env) roots.emplace_back(env);
   roots.emplace_back("../shared");
@@ -61,7 +62,7 @@ int run_init(const InitFlags& f, bool quiet) {
   opts.weights.max_shard_bytes = static_cast<std::uint64_t>(f.max_shard_mb * (1 << 20));
   opts.tokenizer = f.tokenizer.empty() ? default_tokenizer(cfg.family) : fs::path(f.tokenizer);
   VEIL_CHECK_ARG(!opts.tokenizer.empty(), "no tokenizer found for preset ", f.preset, " (looked for ",
-                 cfg.family == model::Family::kGpt2 ? "gpt2" : "llama3",
+                 model::family_traits(cfg.family).tokenizer,
                  " in $VEIL_SHARED_DIR/assets/tokenizers and ../shared/assets/tokenizers); pass --tokenizer DIR_OR_FILE");
 
   const auto layout = model::checkpoint_layout(cfg, opts.weights.dtype);

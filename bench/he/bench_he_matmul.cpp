@@ -26,6 +26,7 @@
 #include "he/util/parallel.h"
 #include "he/util/prng.h"
 #include "veil/he/matmul.h"
+#include "veil/model/presets.h"
 
 namespace {
 
@@ -125,11 +126,16 @@ int main(int argc, char** argv) {
   }
   const int threads = veil::he::detail::he_threads();
   at::set_num_threads(threads);
-  std::vector<Shape> shapes = {{"gpt2_attn_proj", 2048, 768, 768, 5},
-                               {"llama1b_mlp_up", 2048, 2048, 8192, 2},
-                               {"llama1b_mlp_down", 2048, 8192, 2048, 2},
-                               {"decode_1x2048x2048", 1, 2048, 2048, 5}};
-  if (quick) shapes = {{"gpt2_attn_proj", 2048, 768, 768, 2}, {"decode_1x2048x2048", 1, 2048, 2048, 2}};
+  // Weight shapes of the published models (veil/model/presets.h), 2048 tokens a batch.
+  const auto gpt2 = veil::model::gpt2_small();
+  const auto llama = veil::model::llama3_2_1b();
+  const auto g = static_cast<size_t>(gpt2.hidden_size), h = static_cast<size_t>(llama.hidden_size),
+             f = static_cast<size_t>(llama.intermediate_size);
+  std::vector<Shape> shapes = {{"gpt2_attn_proj", 2048, g, g, 5},
+                               {"llama1b_mlp_up", 2048, h, f, 2},
+                               {"llama1b_mlp_down", 2048, f, h, 2},
+                               {"decode_1x2048x2048", 1, h, h, 5}};
+  if (quick) shapes = {{"gpt2_attn_proj", 2048, g, g, 2}, {"decode_1x2048x2048", 1, h, h, 2}};
   std::printf("veil::he encrypted matmul vs fp32 at::mm  (threads=%d, vnni=%d)\n", threads,
               veil::he::detail::gemm_has_vnni() ? 1 : 0);
   std::printf("%-20s %-7s %9s %9s %9s %9s %9s %7s %6s %6s %9s\n", "shape", "layout", "plain_s", "encrypt_s",

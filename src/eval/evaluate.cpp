@@ -288,7 +288,7 @@ json attack_obfuscation(Shared& sh, const Observation& obs) {
   std::vector<at::Tensor> pub, obf;
   std::vector<std::string> names;
   for (int p : in->projections) {
-    const auto proj = static_cast<model::Proj>(p);
+    const auto proj = model::proj_from_wire(p);
     auto key = "0." + std::string(model::proj_module_name(proj));
     auto w = sh.pub.executor->weights().find({0, proj});
     if (!obs.weights.count(key) || w == sh.pub.executor->weights().end()) continue;

@@ -79,7 +79,7 @@ void read_obfuscatune(Observation& o, const std::vector<const transport::TapEntr
     if (e->direction != transport::Direction::kReceived) continue;
     if (m.op == "obfuscatune.load" && m.ints.size() == 1 && m.tensors.count("w") && m.ints[0] >= 0 &&
         m.ints[0] < static_cast<std::int32_t>(model::Proj::kLmHead)) {
-      o.weights[std::to_string(m.layer) + "." + std::string(model::proj_module_name(static_cast<model::Proj>(m.ints[0])))] =
+      o.weights[std::to_string(m.layer) + "." + std::string(model::proj_module_name(model::proj_from_wire(m.ints[0])))] =
           m.tensors.at("w").to(at::kFloat);
     } else if (m.op == "obfuscatune.forward" && m.tensors.count("x")) {
       std::vector<int> projs(m.ints.begin(), m.ints.end());

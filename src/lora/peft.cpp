@@ -7,6 +7,7 @@
 
 #include "veil/checkpoint/safetensors_file.h"
 #include "veil/checkpoint/weights.h"
+#include "veil/model/family.h"
 #include "veil/util/check.h"
 #include "veil/util/file_io.h"
 
@@ -60,7 +61,7 @@ void save_peft_adapter(const fs::path& dir, const model::ModelConfig& m, const m
             {"lora_alpha", cfg.alpha},
             {"lora_dropout", cfg.dropout},
             {"target_modules", target_names(adapters.pairs())},
-            {"fan_in_fan_out", m.family == model::Family::kGpt2},
+            {"fan_in_fan_out", model::family_traits(m.family).keys.transposed},
             {"bias", "none"},
             {"use_rslora", false},
             {"use_dora", false},

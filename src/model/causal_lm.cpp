@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "veil/model/family.h"
 #include "veil/model/kv_cache.h"
 #include "veil/util/check.h"
 
@@ -31,7 +32,7 @@ CausalLM::CausalLM(ModelConfig cfg, ModelParams params, std::shared_ptr<LinearEx
   VEIL_CHECK_ARG(executor_ != nullptr, "CausalLM needs a linear executor");
   VEIL_CHECK_ARG(static_cast<std::int64_t>(params_.blocks.size()) == cfg_.num_layers, "CausalLM: ",
                  params_.blocks.size(), " blocks given for a ", cfg_.num_layers, "-layer model");
-  if (cfg_.family == Family::kLlama) rope_ = Rope(cfg_, cfg_.max_position_embeddings);
+  if (family_traits(cfg_.family).positions == Positions::kRope) rope_ = Rope(cfg_, cfg_.max_position_embeddings);
 }
 
 void CausalLM::set_lora(std::shared_ptr<LoraAdapters> lora) {

@@ -1,9 +1,12 @@
 // GPT-2 (GPT2LMHeadModel): learned positions, LayerNorm, tanh-GELU, fused c_attn. HF stores its
 // Conv1D weights as [in, out]; Veil keeps them as [out, in] like every other linear weight.
+// Its traits (config fields, key map, init) are at the end of the file.
 #include <ATen/ATen.h>
 
+#include <cmath>
+
+#include "config_fields.h"
 #include "veil/model/family.h"
-#include "weight_reader.h"
 
 namespace veil::model {
 namespace {
@@ -46,63 +49,74 @@ class Gpt2Model final : public CausalLM {
   }
 };
 
-std::string block_key(int l, const char* rest) { return "transformer.h." + std::to_string(l) + "." + rest; }
+constexpr ParamKey kParams[] = {
+    {ParamSlot::kTokEmb, "transformer.wte.weight"},     {ParamSlot::kPosEmb, "transformer.wpe.weight"},
+    {ParamSlot::kNorm1W, "transformer.h.{}.ln_1.weight"}, {ParamSlot::kNorm1B, "transformer.h.{}.ln_1.bias"},
+    {ParamSlot::kNorm2W, "transformer.h.{}.ln_2.weight"}, {ParamSlot::kNorm2B, "transformer.h.{}.ln_2.bias"},
+    {ParamSlot::kFinalNormW, "transformer.ln_f.weight"},  {ParamSlot::kFinalNormB, "transformer.ln_f.bias"},
+};
+constexpr ProjKey kProjs[] = {
+    {Proj::kCAttn, "transformer.h.{}.attn.c_attn", BiasRule::kAlways},
+    {Proj::kAttnCProj, "transformer.h.{}.attn.c_proj", BiasRule::kAlways},
+    {Proj::kCFc, "transformer.h.{}.mlp.c_fc", BiasRule::kAlways},
+    {Proj::kMlpCProj, "transformer.h.{}.mlp.c_proj", BiasRule::kAlways},
+};
+// Causal-mask buffers of older exports.
+constexpr const char* kIgnored[] = {"transformer.h.{}.attn.bias", "transformer.h.{}.attn.masked_bias"};
 
-ImportedWeights import_gpt2(const ModelConfig& c, TensorMap tensors) {
-  // Checkpoints saved from GPT2Model lack the "transformer." prefix; normalise to it.
-  TensorMap named;
-  for (auto& [name, t] : tensors) {
-    bool bare = name.rfind("transformer.", 0) != 0 && name != "lm_head.weight";
-    named[bare ? "transformer." + name : name] = t;
-  }
-  detail::WeightReader r(std::move(named));
-  ImportedWeights w;
-  const auto h = c.hidden_size;
-  w.params.tok_emb = r.take("transformer.wte.weight", {c.vocab_size, h});
-  w.params.pos_emb = r.take("transformer.wpe.weight", {c.max_position_embeddings, h});
-  for (int l = 0; l < c.num_layers; ++l) {
-    r.ignore(block_key(l, "attn.bias"));  // causal-mask buffers of older exports
-    r.ignore(block_key(l, "attn.masked_bias"));
-    BlockParams b;
-    b.norm1_w = r.take(block_key(l, "ln_1.weight"), {h});
-    b.norm1_b = r.take(block_key(l, "ln_1.bias"), {h});
-    b.norm2_w = r.take(block_key(l, "ln_2.weight"), {h});
-    b.norm2_b = r.take(block_key(l, "ln_2.bias"), {h});
-    for (Proj p : {Proj::kCAttn, Proj::kAttnCProj, Proj::kCFc, Proj::kMlpCProj}) {
-      auto [out, in] = proj_shape(c, p);
-      auto path = proj_module_path(c.family, l, p);
-      w.linear[{l, p}] = r.take(path + ".weight", {in, out}).t().contiguous();
-      b.bias[p] = r.take(path + ".bias", {out});
-    }
-    w.params.blocks.push_back(std::move(b));
-  }
-  w.params.final_norm_w = r.take("transformer.ln_f.weight", {h});
-  w.params.final_norm_b = r.take("transformer.ln_f.bias", {h});
-  w.linear[{static_cast<int>(c.num_layers), Proj::kLmHead}] = r.take_lm_head(c, w.params.tok_emb);
-  r.finish();
-  return w;
+ModelConfig parse_config(const nlohmann::json& j) {
+  using detail::get_or, detail::require, detail::token_ids;
+  ModelConfig c;
+  c.family = Family::kGpt2;
+  c.vocab_size = require<std::int64_t>(j, "vocab_size");
+  c.hidden_size = require<std::int64_t>(j, "n_embd");
+  c.num_layers = require<std::int64_t>(j, "n_layer");
+  c.num_heads = require<std::int64_t>(j, "n_head");
+  c.num_kv_heads = c.num_heads;
+  VEIL_CHECK_ARG(c.num_heads > 0 && c.hidden_size % c.num_heads == 0, "config.json: n_embd (", c.hidden_size,
+                 ") must be a multiple of n_head (", c.num_heads, ")");
+  c.head_dim = c.hidden_size / c.num_heads;
+  c.intermediate_size = get_or<std::int64_t>(j, "n_inner", 4 * c.hidden_size);
+  c.max_position_embeddings = get_or<std::int64_t>(j, "n_positions", get_or<std::int64_t>(j, "n_ctx", 1024));
+  c.norm_eps = get_or<double>(j, "layer_norm_epsilon", 1e-5);
+  c.hidden_act = get_or<std::string>(j, "activation_function", "gelu_new");
+  VEIL_CHECK_ARG(c.hidden_act == "gelu_new" || c.hidden_act == "gelu_pytorch_tanh",
+                 "config.json: unsupported GPT-2 activation_function '", c.hidden_act, "' (supported: gelu_new)");
+  c.tie_word_embeddings = get_or<bool>(j, "tie_word_embeddings", true);
+  c.attention_bias = true;
+  c.mlp_bias = true;
+  auto bos = token_ids(j, "bos_token_id");
+  c.bos_token_id = bos.empty() ? std::optional<std::int64_t>(50256) : bos.front();
+  c.eos_token_ids = token_ids(j, "eos_token_id");
+  if (c.eos_token_ids.empty()) c.eos_token_ids = {50256};
+  return c;
 }
 
-TensorMap export_gpt2(const ModelConfig& c, const ModelParams& p, const LinearWeights& linear) {
-  TensorMap t;
-  t["transformer.wte.weight"] = p.tok_emb;
-  t["transformer.wpe.weight"] = p.pos_emb;
-  for (int l = 0; l < c.num_layers; ++l) {
-    const auto& b = p.blocks[l];
-    t[block_key(l, "ln_1.weight")] = b.norm1_w;
-    t[block_key(l, "ln_1.bias")] = b.norm1_b;
-    t[block_key(l, "ln_2.weight")] = b.norm2_w;
-    t[block_key(l, "ln_2.bias")] = b.norm2_b;
-    for (Proj q : {Proj::kCAttn, Proj::kAttnCProj, Proj::kCFc, Proj::kMlpCProj}) {
-      auto path = proj_module_path(c.family, l, q);
-      t[path + ".weight"] = linear.at({l, q}).t().contiguous();
-      t[path + ".bias"] = b.bias.at(q);
-    }
-  }
-  t["transformer.ln_f.weight"] = p.final_norm_w;
-  t["transformer.ln_f.bias"] = p.final_norm_b;
-  if (!c.tie_word_embeddings) t["lm_head.weight"] = linear.at({static_cast<int>(c.num_layers), Proj::kLmHead});
-  return t;
+nlohmann::json config_json(const ModelConfig& c) {
+  return {{"architectures", {"GPT2LMHeadModel"}},
+          {"model_type", "gpt2"},
+          {"vocab_size", c.vocab_size},
+          {"n_embd", c.hidden_size},
+          {"n_layer", c.num_layers},
+          {"n_head", c.num_heads},
+          {"n_inner", c.intermediate_size},
+          {"n_positions", c.max_position_embeddings},
+          {"n_ctx", c.max_position_embeddings},
+          {"layer_norm_epsilon", c.norm_eps},
+          {"activation_function", c.hidden_act},
+          {"tie_word_embeddings", c.tie_word_embeddings}};
+}
+
+void hf_extras(nlohmann::json& config, nlohmann::json& /*generation_config*/) {
+  config["resid_pdrop"] = config["embd_pdrop"] = config["attn_pdrop"] = 0.1;
+  config["summary_type"] = "cls_index";
+}
+
+// HF GPT2PreTrainedModel scales the residual projections' init by 1/sqrt(2 * layers).
+double init_std(const ModelConfig& c, std::string_view tensor, double std) {
+  constexpr std::string_view kResidual = "c_proj.weight";
+  const bool residual = tensor.size() >= kResidual.size() && tensor.substr(tensor.size() - kResidual.size()) == kResidual;
+  return residual ? std / std::sqrt(2.0 * static_cast<double>(c.num_layers)) : std;
 }
 
 std::unique_ptr<CausalLM> make_gpt2(ModelConfig c, ModelParams p, std::shared_ptr<LinearExecutor> e) {
@@ -111,6 +125,23 @@ std::unique_ptr<CausalLM> make_gpt2(ModelConfig c, ModelParams p, std::shared_pt
 
 }  // namespace
 
-extern const FamilyTraits kGpt2Traits{import_gpt2, export_gpt2, make_gpt2};
+extern const FamilyTraits kGpt2Traits{
+    .family = Family::kGpt2,
+    .name = "gpt2",
+    .architecture = "GPT2LMHeadModel",
+    .tokenizer = "gpt2",
+    .positions = Positions::kLearned,
+    .norm = Norm::kLayerNorm,
+    .blocks = {kCAttn, kAttnProj, kFc, kMlpProj},
+    .keys = {.params = kParams, .projections = kProjs, .ignored = kIgnored, .transposed = true,
+             .optional_prefix = "transformer."},
+    .parse_config = parse_config,
+    .config_json = config_json,
+    .hf_extras = hf_extras,
+    .init_std = init_std,
+    .import_weights = import_by_key_map,
+    .export_weights = export_by_key_map,
+    .make = make_gpt2,
+};
 
 }  // namespace veil::model

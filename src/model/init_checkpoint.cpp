@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "veil/model/family.h"
 #include "veil/tokenizer/tokenizer.h"
 #include "veil/util/check.h"
 #include "veil/util/file_io.h"
@@ -69,13 +70,8 @@ json init_config_json(const ModelConfig& cfg, checkpoint::DType dtype) {
   j["torch_dtype"] = torch_dtype(dtype);
   j["initializer_range"] = 0.02;
   j["use_cache"] = true;
-  if (cfg.family == Family::kLlama) {
-    j["attention_dropout"] = 0.0;
-    j["pretraining_tp"] = 1;
-  } else {
-    j["resid_pdrop"] = j["embd_pdrop"] = j["attn_pdrop"] = 0.1;
-    j["summary_type"] = "cls_index";
-  }
+  json generation;
+  family_traits(cfg.family).hf_extras(j, generation);
   return j;
 }
 
@@ -84,12 +80,8 @@ json init_generation_config_json(const ModelConfig& cfg) {
   if (cfg.bos_token_id) j["bos_token_id"] = *cfg.bos_token_id;
   if (cfg.eos_token_ids.size() == 1) j["eos_token_id"] = cfg.eos_token_ids.front();
   if (cfg.eos_token_ids.size() > 1) j["eos_token_id"] = cfg.eos_token_ids;
-  if (cfg.family == Family::kLlama) {
-    j["_from_model_config"] = false;
-    j["do_sample"] = true;
-    j["temperature"] = 0.6;
-    j["top_p"] = 0.9;
-  }
+  json config;
+  family_traits(cfg.family).hf_extras(config, j);
   return j;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "veil/checkpoint/checkpoint_reader.h"
+#include "veil/model/family.h"
 #include "veil/util/check.h"
 
 namespace veil::model {
@@ -38,7 +39,7 @@ at::Tensor ModelReader::linear(int layer, Proj p) const {
                  " is not in the model's ", n, " layers");
   std::string name = proj_module_path(config_.family, layer, p) + ".weight";
   if (head && config_.tie_word_embeddings)
-    name = config_.family == Family::kGpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight";
+    name = param_key(family_traits(config_.family), ParamSlot::kTokEmb);
   auto [out, in] = proj_shape(config_, p);
   const bool transposed = proj_stored_transposed(config_.family, p);
   const std::vector<std::int64_t> want = transposed ? std::vector<std::int64_t>{in, out} : std::vector<std::int64_t>{out, in};

@@ -59,35 +59,11 @@ void save_model(const fs::path& dir, const ModelConfig& cfg, const ModelParams& 
 
 TensorMap random_hf_weights(const ModelConfig& cfg, std::uint64_t seed, double std) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto randn = [&](std::vector<std::int64_t> shape) { return at::empty(shape, at::kFloat).normal_(0, std, gen); };
-  ImportedWeights w;
-  w.params.tok_emb = randn({cfg.vocab_size, cfg.hidden_size});
-  if (cfg.family == Family::kGpt2) w.params.pos_emb = randn({cfg.max_position_embeddings, cfg.hidden_size});
-  const bool ln = cfg.family == Family::kGpt2;
-  auto ones = [&] { return at::ones({cfg.hidden_size}, at::kFloat); };
-  auto zeros = [&] { return at::zeros({cfg.hidden_size}, at::kFloat); };
-  auto bp = block_projections(cfg.family);
-  for (int l = 0; l < cfg.num_layers; ++l) {
-    BlockParams b;
-    b.norm1_w = ones();
-    b.norm2_w = ones();
-    if (ln) {
-      b.norm1_b = zeros();
-      b.norm2_b = zeros();
-    }
-    for (auto group : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out})
-      for (Proj p : group) {
-        auto [out, in] = proj_shape(cfg, p);
-        w.linear[{l, p}] = randn({out, in});
-        const bool attn = p == Proj::kQ || p == Proj::kK || p == Proj::kV || p == Proj::kO;
-        if (ln || (attn ? cfg.attention_bias : cfg.mlp_bias)) b.bias[p] = at::zeros({out}, at::kFloat);
-      }
-    w.params.blocks.push_back(std::move(b));
-  }
-  w.params.final_norm_w = ones();
-  if (ln) w.params.final_norm_b = zeros();
-  const int head = static_cast<int>(cfg.num_layers);
-  w.linear[{head, Proj::kLmHead}] = cfg.tie_word_embeddings ? w.params.tok_emb : randn({cfg.vocab_size, cfg.hidden_size});
+  auto w = init_weights(cfg, [&](std::vector<std::int64_t> shape, Init init) {
+    if (init == Init::kOnes) return at::ones(shape, at::kFloat);
+    if (init == Init::kZeros) return at::zeros(shape, at::kFloat);
+    return at::empty(shape, at::kFloat).normal_(0, std, gen);
+  });
   return family_traits(cfg.family).export_weights(cfg, w.params, w.linear);
 }
 

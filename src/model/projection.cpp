@@ -1,7 +1,6 @@
 #include "veil/model/projection.h"
 
-#include <array>
-
+#include "veil/model/family.h"
 #include "veil/util/check.h"
 
 namespace veil::model {
@@ -24,31 +23,22 @@ std::string_view proj_module_name(Proj p) {
   return "?";
 }
 
+Proj proj_from_wire(std::int64_t id) {
+  VEIL_CHECK_ARG(id >= 0 && id <= static_cast<std::int64_t>(Proj::kLmHead), "projection id ", id,
+                 " is not a projection (valid: 0..", static_cast<int>(Proj::kLmHead), ")");
+  return static_cast<Proj>(id);
+}
+
 std::string proj_module_path(Family family, int layer, Proj p) {
   if (p == Proj::kLmHead) return "lm_head";
-  auto l = std::to_string(layer);
-  if (family == Family::kGpt2) {
-    const char* sub = (p == Proj::kCAttn || p == Proj::kAttnCProj) ? ".attn." : ".mlp.";
-    return "transformer.h." + l + sub + std::string(proj_module_name(p));
-  }
-  const bool attn = p == Proj::kQ || p == Proj::kK || p == Proj::kV || p == Proj::kO;
-  return "model.layers." + l + (attn ? ".self_attn." : ".mlp.") + std::string(proj_module_name(p));
+  return expand_key(proj_key(family_traits(family), p).module, layer);
 }
 
-bool proj_stored_transposed(Family family, Proj p) { return family == Family::kGpt2 && p != Proj::kLmHead; }
-
-BlockProjections block_projections(Family family) {
-  static constexpr std::array<Proj, 3> kLlamaAttnIn{Proj::kQ, Proj::kK, Proj::kV};
-  static constexpr std::array<Proj, 1> kLlamaAttnOut{Proj::kO};
-  static constexpr std::array<Proj, 2> kLlamaMlpIn{Proj::kGate, Proj::kUp};
-  static constexpr std::array<Proj, 1> kLlamaMlpOut{Proj::kDown};
-  static constexpr std::array<Proj, 1> kGpt2AttnIn{Proj::kCAttn};
-  static constexpr std::array<Proj, 1> kGpt2AttnOut{Proj::kAttnCProj};
-  static constexpr std::array<Proj, 1> kGpt2MlpIn{Proj::kCFc};
-  static constexpr std::array<Proj, 1> kGpt2MlpOut{Proj::kMlpCProj};
-  if (family == Family::kGpt2) return {kGpt2AttnIn, kGpt2AttnOut, kGpt2MlpIn, kGpt2MlpOut};
-  return {kLlamaAttnIn, kLlamaAttnOut, kLlamaMlpIn, kLlamaMlpOut};
+bool proj_stored_transposed(Family family, Proj p) {
+  return p != Proj::kLmHead && family_traits(family).keys.transposed;
 }
+
+BlockProjections block_projections(Family family) { return family_traits(family).blocks; }
 
 std::pair<std::int64_t, std::int64_t> proj_shape(const ModelConfig& c, Proj p) {
   const auto h = c.hidden_size, f = c.intermediate_size;

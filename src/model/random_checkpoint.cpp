@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <cmath>
-
 #include "veil/checkpoint/safetensors_file.h"
 #include "veil/model/family.h"
 #include "veil/model/projection.h"
@@ -34,30 +32,9 @@ std::vector<checkpoint::TensorSpec> checkpoint_layout(const ModelConfig& cfg, ch
   VEIL_CHECK_ARG(checkpoint::is_floating(dtype), "checkpoint dtype ", checkpoint::dtype_name(dtype),
                  " is not a floating-point type");
   // The family's export map, run on meta tensors (shapes without storage).
-  const auto meta = [](std::vector<std::int64_t> shape) { return at::empty(shape, at::TensorOptions().device(at::kMeta)); };
-  const std::int64_t h = cfg.hidden_size;
-  ImportedWeights w;
-  w.params.tok_emb = meta({cfg.vocab_size, h});
-  const bool gpt2 = cfg.family == Family::kGpt2;
-  if (gpt2) w.params.pos_emb = meta({cfg.max_position_embeddings, h});
-  const auto bp = block_projections(cfg.family);
-  for (int l = 0; l < cfg.num_layers; ++l) {
-    BlockParams b;
-    b.norm1_w = b.norm2_w = meta({h});
-    if (gpt2) b.norm1_b = b.norm2_b = meta({h});
-    for (auto group : {bp.attn_in, bp.attn_out, bp.mlp_in, bp.mlp_out})
-      for (Proj p : group) {
-        auto [out, in] = proj_shape(cfg, p);
-        w.linear[{l, p}] = meta({out, in});
-        const bool attn = p == Proj::kQ || p == Proj::kK || p == Proj::kV || p == Proj::kO;
-        if (gpt2 || (attn ? cfg.attention_bias : cfg.mlp_bias)) b.bias[p] = meta({out});
-      }
-    w.params.blocks.push_back(std::move(b));
-  }
-  w.params.final_norm_w = meta({h});
-  if (gpt2) w.params.final_norm_b = meta({h});
-  w.linear[{static_cast<int>(cfg.num_layers), Proj::kLmHead}] =
-      cfg.tie_word_embeddings ? w.params.tok_emb : meta({cfg.vocab_size, h});
+  const auto w = init_weights(cfg, [](std::vector<std::int64_t> shape, Init) {
+    return at::empty(shape, at::TensorOptions().device(at::kMeta));
+  });
   std::vector<checkpoint::TensorSpec> out;
   for (const auto& [name, t] : family_traits(cfg.family).export_weights(cfg, w.params, w.linear))
     out.push_back({name, dtype, t.sizes().vec()});
@@ -72,9 +49,7 @@ void random_tensor_bytes(const ModelConfig& cfg, const checkpoint::TensorSpec& s
   enum class Fill { kNormal, kOnes, kZeros } fill = Fill::kNormal;
   double std = 0.02;
   if (spec.shape.size() == 1) fill = ends_with(spec.name, ".bias") ? Fill::kZeros : Fill::kOnes;
-  // GPT-2 scales the residual projections' init by 1/sqrt(2 * layers) (HF GPT2PreTrainedModel).
-  if (cfg.family == Family::kGpt2 && ends_with(spec.name, "c_proj.weight"))
-    std = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg.num_layers));
+  if (fill == Fill::kNormal) std = family_traits(cfg.family).init_std(cfg, spec.name, std);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(tensor_seed(seed, spec.name));
   constexpr std::int64_t kChunk = std::int64_t{1} << 22;
   for (std::int64_t i = 0; i < n; i += kChunk) {

@@ -11,8 +11,11 @@
 
 namespace veil::model {
 
+// The model families. What Veil knows about each one (config fields, checkpoint key map, block
+// groups, positions, init) is its FamilyTraits value (family.h), registered in family.cpp.
 enum class Family { kGpt2, kLlama };
 
+// The family's model_type ("gpt2", "llama"). Throws std::invalid_argument for an unregistered family.
 [[nodiscard]] const char* family_name(Family f);
 
 // Llama-3 style frequency-dependent RoPE scaling ("rope_type": "llama3"), or "linear".
@@ -44,9 +47,9 @@ struct ModelConfig {
   std::optional<std::int64_t> bos_token_id;
   std::vector<std::int64_t> eos_token_ids;
 
-  // Parses an HF config (GPT2LMHeadModel or LlamaForCausalLM) and validates it.
-  // Throws std::invalid_argument naming the field for unknown architectures, missing or
-  // inconsistent fields.
+  // Parses an HF config of a registered family (by model_type, else architectures[0]; the
+  // family's traits parse the fields) and validates it. Throws std::invalid_argument naming the
+  // field for unknown architectures (listing the known ones), missing or inconsistent fields.
   [[nodiscard]] static ModelConfig from_json(const nlohmann::json& j);
   [[nodiscard]] static ModelConfig from_file(const std::filesystem::path& config_json);
   // The HF config.json for this model.

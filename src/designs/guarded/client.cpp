@@ -11,6 +11,7 @@
 #include "designs/guarded/privacy.h"
 #include "designs/guarded/server.h"
 #include "veil/designs/registry.h"
+#include "veil/model/family.h"
 #include "veil/train/loss.h"
 #include "veil/util/check.h"
 
@@ -88,7 +89,7 @@ CostModel cost_model(const model::ModelConfig& c, std::int64_t seq_len) {
   m.block_params = proj_params(c, bp.attn_in) + proj_params(c, bp.attn_out) + proj_params(c, bp.mlp_in) +
                    proj_params(c, bp.mlp_out) + 4.0 * static_cast<double>(c.hidden_size);
   m.head_params = static_cast<double>(c.vocab_size * c.hidden_size);
-  m.embed_params = static_cast<double>(c.vocab_size * c.hidden_size + (c.family == model::Family::kGpt2 ? c.max_position_embeddings * c.hidden_size : 0));
+  m.embed_params = static_cast<double>(c.vocab_size * c.hidden_size + (model::family_traits(c.family).positions == model::Positions::kLearned ? c.max_position_embeddings * c.hidden_size : 0));
   m.block_flops = 2.0 * m.block_params + 4.0 * static_cast<double>(seq_len * c.q_dim());
   m.head_flops = 2.0 * m.head_params;
   return m;
@@ -100,7 +101,7 @@ SplitClient::SplitClient(const train::FinetuneConfig& cfg, SplitOptions o, std::
   const int L = static_cast<int>(c.num_layers);
   VEIL_CHECK_ARG(o_.k + o_.m < L, "--opt k=", o_.k, " m=", o_.m, ": the server needs at least one of the model's ", L,
                  " blocks (k + m < ", L, ")");
-  VEIL_CHECK_ARG(!o_.mix || c.family == model::Family::kLlama,
+  VEIL_CHECK_ARG(!o_.mix || model::family_traits(c.family).norm == model::Norm::kRms,
                  "--opt mix=orthogonal needs a Llama model (RMSNorm commutes with rotations; GPT-2's LayerNorm does not)");
   middle_end_ = L - o_.m;
   shape_.rows = cfg.batch_size;

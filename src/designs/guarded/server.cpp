@@ -83,7 +83,7 @@ struct ServerState {
         if (site.layer >= k && site.layer < end) linear[site] = w;
     } else {
       // Mixed weights uploaded by the client; norms are folded into them (RMSNorm weight 1).
-      if (cfg.family != model::Family::kLlama) throw ProtocolError("mix=orthogonal needs a Llama (RMSNorm) model");
+      if (model::family_traits(cfg.family).norm != model::Norm::kRms) throw ProtocolError("mix=orthogonal needs a Llama (RMSNorm) model");
       for (int l = k; l < end; ++l) {
         auto& b = params.blocks[l];
         b.norm1_w = at::ones({cfg.hidden_size});

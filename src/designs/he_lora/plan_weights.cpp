@@ -60,7 +60,9 @@ std::vector<PlanWeights> plan_weights(const model::ModelFiles& model, int layer,
   }
   std::vector<at::Tensor> parts;
   for (std::int32_t id : group) {
-    auto it = model.weights.linear.find({layer, static_cast<model::Proj>(id)});
+    if (id < 0 || id > model::proj_wire_id(model::Proj::kLmHead))
+      throw ProtocolError("he: unknown projection id " + std::to_string(id));
+    auto it = model.weights.linear.find({layer, model::proj_from_wire(id)});
     if (it == model.weights.linear.end())
       throw ProtocolError("he: no weight for projection " + std::to_string(id) + " at layer " + std::to_string(layer));
     parts.push_back(it->second);

@@ -33,7 +33,7 @@ class HeLoraModel final : public model::CausalLM {
   at::Tensor embed(const at::Tensor& ids, std::int64_t offset) override {
     if (!embed_on_worker_) return inner_->embed(ids, offset);
     at::Tensor e = exec_->embed(ids);
-    if (cfg_.family == model::Family::kGpt2) {
+    if (model::family_traits(cfg_.family).positions == model::Positions::kLearned) {
       auto pos = at::arange(offset, offset + ids.size(1), at::kLong);
       e = e + at::embedding(params_.pos_emb, pos);
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "veil/model/blocks.h"
+#include "veil/model/family.h"
 #include "veil/util/check.h"
 
 namespace veil::designs::obfuscatune {
@@ -57,7 +58,7 @@ class MatchedModel final : public model::CausalLM {
 
   at::Tensor embed(const at::Tensor& ids, std::int64_t offset) override {
     at::Tensor e = at::embedding(params_.tok_emb, ids);
-    if (cfg_.family == Family::kGpt2)
+    if (model::family_traits(cfg_.family).positions == model::Positions::kLearned)
       e = e + at::embedding(params_.pos_emb, at::arange(offset, offset + ids.size(1), at::kLong));
     return e;
   }
@@ -79,7 +80,7 @@ class MatchedModel final : public model::CausalLM {
   static constexpr Proj kMlpProj[] = {Proj::kMlpCProj};
 
   at::Tensor norm(const at::Tensor& h, const at::Tensor& w, const at::Tensor& b) const {
-    return cfg_.family == Family::kLlama ? model::rms_norm(h, w, cfg_.norm_eps) : model::layer_norm(h, w, b, cfg_.norm_eps);
+    return model::family_traits(cfg_.family).norm == model::Norm::kRms ? model::rms_norm(h, w, cfg_.norm_eps) : model::layer_norm(h, w, b, cfg_.norm_eps);
   }
 
   // Plaintext of an output / group input the executor keeps obfuscated (others are plaintext
@@ -190,34 +191,35 @@ class MatchedModel final : public model::CausalLM {
 MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng, bool mlp_full) {
   const std::int64_t heads = cfg.num_heads, kv = cfg.num_kv_heads, hd = cfg.head_dim;
   VEIL_CHECK_ARG(kv >= 1 && heads % kv == 0, "obfuscatune: ", heads, " heads do not group over ", kv, " KV heads");
-  const bool llama = cfg.family == Family::kLlama;
-  at::Tensor qk = llama ? rope_rotation_blocks(kv, hd, rng) : haar_blocks(kv, hd, rng);
+  const auto& traits = model::family_traits(cfg.family);
+  // Under RoPE the q/k rotations must commute with the position rotation.
+  at::Tensor qk = traits.positions == model::Positions::kRope ? rope_rotation_blocks(kv, hd, rng) : haar_blocks(kv, hd, rng);
   at::Tensor v = haar_blocks(kv, hd, rng);
   // Query head h attends with KV head h / (heads / kv): it shares that head's R_qk, and its
   // output carries that head's R_v.
   at::Tensor v_per_query = v.repeat_interleave(heads / kv, 0);
   MatchedLayer m;
-  const auto bp = model::block_projections(cfg.family);
-  if (llama) {
-    m.kept_out[Proj::kQ] = SecretTransform::block_diagonal(qk.repeat_interleave(heads / kv, 0));
-    m.kept_out[Proj::kK] = SecretTransform::block_diagonal(qk);
-    m.kept_out[Proj::kV] = SecretTransform::block_diagonal(v);
+  const auto bp = traits.blocks;
+  if (bp.attn_in.size() == 3) {  // separate q, k, v
+    m.kept_out[bp.attn_in[0]] = SecretTransform::block_diagonal(qk.repeat_interleave(heads / kv, 0));
+    m.kept_out[bp.attn_in[1]] = SecretTransform::block_diagonal(qk);
+    m.kept_out[bp.attn_in[2]] = SecretTransform::block_diagonal(v);
   } else {
     VEIL_CHECK_ARG(heads * hd == cfg.hidden_size, "obfuscatune: GPT-2 heads × head_dim must equal hidden_size");
-    m.kept_out[Proj::kCAttn] = SecretTransform::block_diagonal(at::cat({qk, qk, v}));
+    m.kept_out[bp.attn_in[0]] = SecretTransform::block_diagonal(at::cat({qk, qk, v}));  // fused q|k|v
   }
   m.preapplied_in[bp.attn_out[0]] = SecretTransform::block_diagonal(v_per_query);
   if (mlp_full) return m;
   const std::int64_t inner = cfg.intermediate_size;
   at::Tensor perm = rng.permutation(inner);
   at::Tensor ones = at::ones({inner}, at::kDouble);
-  if (llama) {
+  if (bp.mlp_in.size() == 2) {  // gated: gate, up
     at::Tensor signs = rng.signs(inner);  // up may flip signs: silu(g)⊙(−u) = −(silu(g)⊙u)
-    m.kept_out[Proj::kGate] = SecretTransform::signed_permutation(perm, ones);
-    m.kept_out[Proj::kUp] = SecretTransform::signed_permutation(perm, signs);
+    m.kept_out[bp.mlp_in[0]] = SecretTransform::signed_permutation(perm, ones);
+    m.kept_out[bp.mlp_in[1]] = SecretTransform::signed_permutation(perm, signs);
     m.preapplied_in[bp.mlp_out[0]] = SecretTransform::signed_permutation(perm, signs);
   } else {
-    m.kept_out[Proj::kCFc] = SecretTransform::signed_permutation(perm, ones);  // GELU admits no sign flip
+    m.kept_out[bp.mlp_in[0]] = SecretTransform::signed_permutation(perm, ones);  // GELU admits no sign flip
     m.preapplied_in[bp.mlp_out[0]] = SecretTransform::signed_permutation(perm, ones);
   }
   return m;
@@ -226,6 +228,8 @@ MatchedLayer draw_matched_layer(const model::ModelConfig& cfg, SecretRng& rng, b
 std::unique_ptr<model::CausalLM> make_matched_model(model::ModelConfig cfg, model::ModelParams params,
                                                     std::shared_ptr<ObfuscatedExecutor> executor) {
   VEIL_CHECK_ARG(executor != nullptr, "obfuscatune: matched model needs its executor");
+  VEIL_CHECK_ARG(cfg.family == Family::kLlama || cfg.family == Family::kGpt2,
+                 "obfuscatune: the matched model has blocks for gpt2 and llama only, not ", model::family_name(cfg.family));
   return std::make_unique<MatchedModel>(std::move(cfg), std::move(params), std::move(executor));
 }
 

@@ -75,7 +75,7 @@ class WorkerState {
       auto it = weights_.find({q.layer, id});
       if (it == weights_.end())
         throw std::logic_error(util::cat(q.op, ": no weights loaded for ",
-                                         model::proj_module_name(static_cast<model::Proj>(id)), " at layer ", q.layer));
+                                         model::proj_module_name(model::proj_from_wire(id)), " at layer ", q.layer));
       parts.push_back(it->second);
     }
     if (parts.size() > 1)

@@ -134,7 +134,7 @@ std::vector<Proj> projs_of(const Message& m, int num_proj_ids) {
   std::vector<Proj> ps;
   for (auto id : m.ints) {
     if (id < 0 || id >= num_proj_ids) throw ProtocolError(util::cat(m.op, ": unknown projection id ", id));
-    ps.push_back(static_cast<Proj>(id));
+    ps.push_back(model::proj_from_wire(id));
   }
   return ps;
 }
