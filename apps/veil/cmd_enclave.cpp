@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "option_lists.h"
 #include "veil/designs/obfuscatune/enclave_service.h"
 #include "veil/tee/attestation.h"
 #include "veil/tee/signing.h"
@@ -25,28 +26,10 @@ struct EnclaveFlags {
   int stream_port = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= s.size() && !s.empty()) {
-    const auto comma = s.find(',', pos);
-    const auto part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    VEIL_CHECK_ARG(!part.empty(), "--workers '", s, "': empty address");
-    out.push_back(part);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
-
 int run_enclave(const EnclaveFlags& f) {
   designs::obfuscatune::EnclaveSettings s;
-  for (const auto& o : f.opts) {
-    const auto eq = o.find('=');
-    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", o, "': expected key=value");
-    s.options[o.substr(0, eq)] = o.substr(eq + 1);
-  }
-  s.parties.workers = split(f.workers);
+  s.options = parse_key_values(f.opts);
+  s.parties.workers = split_list(f.workers, "--workers");
   s.parties.tls_cert = f.tls_cert;
   s.parties.tls_key = f.tls_key;
   s.parties.tls_ca = f.tls_ca;
