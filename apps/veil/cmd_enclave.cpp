@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "option_groups.h"
 #include "option_lists.h"
 #include "veil/designs/obfuscatune/enclave_service.h"
 #include "veil/tee/attestation.h"
@@ -97,12 +98,8 @@ Action add_enclave(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--attestation-key-out", f->attestation_key_out,
                   "write the simulated attestation public key (hex) here, for verifiers' --attestation-key");
   cmd->add_option("--scratch", f->scratch, "RAM directory for plaintext files the fine-tune reads (default /dev/shm)");
-  cmd->add_option("--tls-cert", f->tls_cert, "this enclave's certificate (PEM), served and presented to workers");
-  cmd->add_option("--tls-key", f->tls_key, "this enclave's private key (PEM)");
-  cmd->add_option("--tls-ca", f->tls_ca, "CA of the owners and workers (PEM)");
-  cmd->add_option("--tls-server-name", f->tls_server_name,
-                  "name the workers' certificates carry (default: the host of each address)");
-  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  add_tls_options(*cmd, TlsTargets<std::string>{&f->tls_cert, &f->tls_key, &f->tls_ca, &f->tls_server_name, &f->insecure},
+                  "the owners and workers");
   cmd->add_flag("--print-measurement", f->print_measurement, "print the measurement for these options and exit");
   cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
   return [f] { return run_enclave(*f); };

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "command.h"
+#include "option_groups.h"
 #include "option_lists.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/runtime/threads.h"
@@ -37,12 +38,8 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
                                         "--enclave: the simulated attester's pinned public key, hex or file");
   cmd->add_option_function<std::string>("--session-key", [enclave_opts](const std::string& v) { (*enclave_opts)["session-key"] = v; },
                                         "--enclave: the data owner's session key (PEM; created when missing)");
-  cmd->add_option("--tls-cert", c->parties.tls_cert, "this party's TLS certificate (PEM)")->envname("VEIL_TLS_CERT");
-  cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
-  cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
-  cmd->add_flag("--insecure", c->parties.insecure, "no TLS (loopback addresses only)");
-  cmd->add_option("--tls-server-name", c->parties.tls_server_name,
-                  "name the workers' and enclave's certificates carry (default: the host of each address)");
+  add_tls_options(*cmd, TlsTargets<std::filesystem::path>{&c->parties.tls_cert, &c->parties.tls_key, &c->parties.tls_ca, &c->parties.tls_server_name, &c->parties.insecure},
+                  "the workers and the enclave");
   cmd->add_option("--audit-dir", c->parties.audit_dir,
                   "record what the in-process worker received and sent (for veil compare; no --workers)");
   cmd->add_option("--lora-r", c->lora.r, "LoRA rank")->check(CLI::Range(1, 4096));

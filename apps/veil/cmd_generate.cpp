@@ -4,6 +4,7 @@
 #include <map>
 
 #include "command.h"
+#include "option_groups.h"
 #include "option_lists.h"
 #include "model_options.h"
 #include "veil/designs/he_lora/session.h"
@@ -43,10 +44,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   he->add_option("--design", o->design, "privacy design (he-lora: products on workers over encrypted activations)");
   he->add_option("--opt", o->he_opts, "he-lora option key=value (repeatable)");
   he->add_option("--workers", o->he_workers, "he-lora worker addresses host:port,host:port (default: in-process)");
-  he->add_option("--tls-cert", o->he_parties.tls_cert, "this party's TLS certificate (PEM)");
-  he->add_option("--tls-key", o->he_parties.tls_key, "this party's TLS private key (PEM)");
-  he->add_option("--tls-ca", o->he_parties.tls_ca, "CA certificate that signs the workers (PEM)");
-  he->add_flag("--insecure", o->he_parties.insecure, "no TLS (loopback addresses only)");
+  add_tls_options(*he, TlsTargets<std::filesystem::path>{&o->he_parties.tls_cert, &o->he_parties.tls_key, &o->he_parties.tls_ca, nullptr, &o->he_parties.insecure},
+                  "the workers");  // --tls-server-name is in the obfuscatune group below
   // obfuscatune: projections on workers over obfuscated weights and activations (--opt, --workers
   // and the TLS flags above apply); with --enclave the attested enclave holds the model and only
   // text travels, sealed.

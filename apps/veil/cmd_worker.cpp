@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "command.h"
+#include "option_groups.h"
 #include "option_lists.h"
 #include "veil/designs/layer_range.h"
 #include "veil/designs/registry.h"
@@ -107,10 +108,8 @@ Action add_worker(CLI::App& app, const CommonOptions&) {
   for (const auto& d : designs::worker_designs()) designs += (designs.empty() ? "" : ", ") + d;
   cmd->add_option("--design", f->design, "design whose worker half to run (" + designs + ")")->capture_default_str();
   cmd->add_option("--opt", f->opts, "design option key=value (repeatable)");
-  cmd->add_option("--tls-cert", f->tls_cert, "this worker's certificate (PEM)");
-  cmd->add_option("--tls-key", f->tls_key, "this worker's private key (PEM)");
-  cmd->add_option("--tls-ca", f->tls_ca, "CA that signs the clients (data owner, enclave) this worker serves (PEM)");
-  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  add_tls_options(*cmd, TlsTargets<std::string>{&f->tls_cert, &f->tls_key, &f->tls_ca, nullptr, &f->insecure},
+                  "the clients (data owner, enclave) this worker serves");
   cmd->add_option("--audit-dir", f->audit_dir,
                   "record what this worker received and sent here: every message indexed and hashed, the bytes of a "
                   "sample kept (docs/transport.md, Audit taps)");
