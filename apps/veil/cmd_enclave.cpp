@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "command.h"
+#include "option_groups.h"
+#include "option_lists.h"
 #include "veil/designs/obfuscatune/enclave_service.h"
 #include "veil/tee/attestation.h"
 #include "veil/tee/signing.h"
@@ -25,28 +27,10 @@ struct EnclaveFlags {
   int stream_port = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= s.size() && !s.empty()) {
-    const auto comma = s.find(',', pos);
-    const auto part = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    VEIL_CHECK_ARG(!part.empty(), "--workers '", s, "': empty address");
-    out.push_back(part);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
-
 int run_enclave(const EnclaveFlags& f) {
   designs::obfuscatune::EnclaveSettings s;
-  for (const auto& o : f.opts) {
-    const auto eq = o.find('=');
-    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", o, "': expected key=value");
-    s.options[o.substr(0, eq)] = o.substr(eq + 1);
-  }
-  s.parties.workers = split(f.workers);
+  s.options = parse_key_values(f.opts);
+  s.parties.workers = split_list(f.workers, "--workers");
   s.parties.tls_cert = f.tls_cert;
   s.parties.tls_key = f.tls_key;
   s.parties.tls_ca = f.tls_ca;
@@ -114,12 +98,8 @@ Action add_enclave(CLI::App& app, const CommonOptions&) {
   cmd->add_option("--attestation-key-out", f->attestation_key_out,
                   "write the simulated attestation public key (hex) here, for verifiers' --attestation-key");
   cmd->add_option("--scratch", f->scratch, "RAM directory for plaintext files the fine-tune reads (default /dev/shm)");
-  cmd->add_option("--tls-cert", f->tls_cert, "this enclave's certificate (PEM), served and presented to workers");
-  cmd->add_option("--tls-key", f->tls_key, "this enclave's private key (PEM)");
-  cmd->add_option("--tls-ca", f->tls_ca, "CA of the owners and workers (PEM)");
-  cmd->add_option("--tls-server-name", f->tls_server_name,
-                  "name the workers' certificates carry (default: the host of each address)");
-  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  add_tls_options(*cmd, TlsTargets<std::string>{&f->tls_cert, &f->tls_key, &f->tls_ca, &f->tls_server_name, &f->insecure},
+                  "the owners and workers");
   cmd->add_flag("--print-measurement", f->print_measurement, "print the measurement for these options and exit");
   cmd->add_option("--max-message-mb", f->max_message_mb, "largest request payload accepted, MiB")->capture_default_str();
   return [f] { return run_enclave(*f); };

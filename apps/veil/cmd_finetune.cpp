@@ -3,6 +3,8 @@
 #include <stdexcept>
 
 #include "command.h"
+#include "option_groups.h"
+#include "option_lists.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/runtime/threads.h"
 #include "veil/train/finetune.h"
@@ -36,14 +38,10 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
                                         "--enclave: the simulated attester's pinned public key, hex or file");
   cmd->add_option_function<std::string>("--session-key", [enclave_opts](const std::string& v) { (*enclave_opts)["session-key"] = v; },
                                         "--enclave: the data owner's session key (PEM; created when missing)");
-  cmd->add_option("--tls-cert", c->parties.tls_cert, "this party's TLS certificate (PEM)")->envname("VEIL_TLS_CERT");
-  cmd->add_option("--tls-key", c->parties.tls_key, "this party's TLS private key (PEM)")->envname("VEIL_TLS_KEY");
-  cmd->add_option("--tls-ca", c->parties.tls_ca, "CA certificate that signs the other parties (PEM)")->envname("VEIL_TLS_CA");
-  cmd->add_flag("--insecure", c->parties.insecure, "no TLS (loopback addresses only)");
-  cmd->add_option("--tls-server-name", c->parties.tls_server_name,
-                  "name the workers' and enclave's certificates carry (default: the host of each address)");
+  add_tls_options(*cmd, TlsTargets<std::filesystem::path>{&c->parties.tls_cert, &c->parties.tls_key, &c->parties.tls_ca, &c->parties.tls_server_name, &c->parties.insecure},
+                  "the workers and the enclave");
   cmd->add_option("--audit-dir", c->parties.audit_dir,
-                  "record what the in-process worker received and sent (for veil evaluate; no --workers)");
+                  "record what the in-process worker received and sent (for veil compare; no --workers)");
   cmd->add_option("--lora-r", c->lora.r, "LoRA rank")->check(CLI::Range(1, 4096));
   cmd->add_option("--lora-alpha", c->lora.alpha, "LoRA alpha (scaling = alpha / r)");
   cmd->add_option("--lora-dropout", c->lora.dropout, "dropout on the LoRA input")->check(CLI::Range(0.0, 0.99));
@@ -65,31 +63,12 @@ Action add_finetune(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--seed", c->seed, "seed for adapter initialisation and data order");
   cmd->add_flag("--resume", c->resume, "continue from --out/checkpoints/latest");
   return [c, targets, layout, opts, workers, enclave_opts, &common] {
-    for (const auto& kv : *opts) {
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw std::invalid_argument("--opt '" + kv + "': expected key=value");
-      c->design_options[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    for (const auto& [k, v] : parse_key_values(*opts)) c->design_options[k] = v;
     if (!enclave_opts->empty() && c->parties.enclave.empty())
       throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
     for (const auto& [k, v] : *enclave_opts) c->design_options[k] = v;
-    for (std::size_t pos = 0; !workers->empty() && pos <= workers->size();) {
-      auto comma = workers->find(',', pos);
-      auto item = workers->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      if (!item.empty()) c->parties.workers.push_back(item);
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-    c->lora.target_modules.clear();
-    std::string t = *targets;
-    for (std::size_t pos = 0; pos <= t.size();) {
-      auto comma = t.find(',', pos);
-      auto item = t.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      if (!item.empty()) c->lora.target_modules.push_back(item);
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
+    for (auto& w : split_list(*workers, "--workers")) c->parties.workers.push_back(std::move(w));
+    c->lora.target_modules = split_list(*targets, "--lora-targets");
     if (!layout->empty()) c->layout = *layout;
     c->progress = !common.quiet;
     std::fprintf(stderr, "veil: finetune design=%s threads: %s\n", c->design.c_str(),

@@ -4,6 +4,8 @@
 #include <map>
 
 #include "command.h"
+#include "option_groups.h"
+#include "option_lists.h"
 #include "model_options.h"
 #include "veil/designs/he_lora/session.h"
 #include "veil/designs/obfuscatune/enclave.h"
@@ -42,10 +44,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   he->add_option("--design", o->design, "privacy design (he-lora: products on workers over encrypted activations)");
   he->add_option("--opt", o->he_opts, "he-lora option key=value (repeatable)");
   he->add_option("--workers", o->he_workers, "he-lora worker addresses host:port,host:port (default: in-process)");
-  he->add_option("--tls-cert", o->he_parties.tls_cert, "this party's TLS certificate (PEM)");
-  he->add_option("--tls-key", o->he_parties.tls_key, "this party's TLS private key (PEM)");
-  he->add_option("--tls-ca", o->he_parties.tls_ca, "CA certificate that signs the workers (PEM)");
-  he->add_flag("--insecure", o->he_parties.insecure, "no TLS (loopback addresses only)");
+  add_tls_options(*he, TlsTargets<std::filesystem::path>{&o->he_parties.tls_cert, &o->he_parties.tls_key, &o->he_parties.tls_ca, nullptr, &o->he_parties.insecure},
+                  "the workers");  // --tls-server-name is in the obfuscatune group below
   // obfuscatune: projections on workers over obfuscated weights and activations (--opt, --workers
   // and the TLS flags above apply); with --enclave the attested enclave holds the model and only
   // text travels, sealed.
@@ -60,19 +60,11 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
   obf->add_option_function<std::string>("--session-key", [enclave_opts](const std::string& v) { (*enclave_opts)["session-key"] = v; },
                                         "--enclave: the data owner's session key (PEM; created when missing)");
   return [o, enclave_opts] {
-    std::map<std::string, std::string> opts;
-    for (const auto& kv : o->he_opts) {
-      const auto eq = kv.find('=');
-      VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
-      opts[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    std::map<std::string, std::string> opts = parse_key_values(o->he_opts);
     if (!enclave_opts->empty() && o->he_parties.enclave.empty())
       throw std::invalid_argument("--allow-simulated, --attestation-key and --session-key need --enclave");
     for (const auto& [k, v] : *enclave_opts) opts[k] = v;
-    for (std::size_t pos = 0, comma; pos < o->he_workers.size(); pos = comma + 1) {
-      comma = std::min(o->he_workers.find(',', pos), o->he_workers.size());
-      if (comma > pos) o->he_parties.workers.push_back(o->he_workers.substr(pos, comma - pos));
-    }
+    for (auto& w : split_list(o->he_workers, "--workers")) o->he_parties.workers.push_back(std::move(w));
     VEIL_CHECK_ARG(!o->design.empty() || (opts.empty() && o->he_parties.workers.empty()), "--opt and --workers need --design");
     VEIL_CHECK_ARG(o->he_parties.enclave.empty() || o->design == "obfuscatune", "--enclave needs --design obfuscatune");
     if (!o->he_parties.enclave.empty()) {  // the enclave tokenizes, generates and detokenizes

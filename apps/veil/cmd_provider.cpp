@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "option_groups.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/tee/signing.h"
 #include "veil/transport/connect.h"
@@ -38,11 +39,7 @@ void add_connection(CLI::App* cmd, OwnerFlags& f) {
   cmd->add_option("--expect-measurement", f.measurement,
                   "the measurement (hex SHA-256) the enclave must report (`veil enclave --print-measurement`)")
       ->required();
-  cmd->add_option("--tls-cert", f.tls_cert, "this party's certificate (PEM)");
-  cmd->add_option("--tls-key", f.tls_key, "this party's private key (PEM)");
-  cmd->add_option("--tls-ca", f.tls_ca, "CA that signs the enclave's certificate (PEM)");
-  cmd->add_option("--tls-server-name", f.tls_server_name, "name the enclave's certificate carries (default: the host)");
-  cmd->add_flag("--insecure", f.insecure, "no TLS: loopback only, for tests");
+  add_tls_options(*cmd, TlsTargets<std::string>{&f.tls_cert, &f.tls_key, &f.tls_ca, &f.tls_server_name, &f.insecure}, "the enclave");
   cmd->add_option("--chunk-mb", f.chunk_mb, "sealed chunk size, MiB")->capture_default_str();
   cmd->add_flag("--allow-simulated", f.allow_simulated,
                 "accept a SIMULATED attestation report (no hardware TEE; a loud warning is printed; docs/tee.md)");

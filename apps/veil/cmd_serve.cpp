@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "option_lists.h"
 #include "model_options.h"
 #include "veil/designs/he_lora/session.h"
 #include "veil/designs/obfuscatune/enclave.h"
@@ -82,12 +83,7 @@ std::string chat_template_of(const std::filesystem::path& dir, std::string& wher
 
 std::vector<serve::ServedModel> open_models(const ServeOpts& o, const std::vector<std::pair<std::string, std::string>>& names,
                                             model::ModelConfig& cfg) {
-  std::map<std::string, std::string> opts;
-  for (const auto& kv : o.design_opts) {
-    const auto eq = kv.find('=');
-    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", kv, "': expected key=value");
-    opts[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  const std::map<std::string, std::string> opts = parse_key_values(o.design_opts);
   std::vector<serve::ServedModel> out;
   if (o.design.empty() || o.design == "plain") {
     VEIL_CHECK_ARG(opts.empty() && o.parties.workers.empty(), "--opt and --workers need --design he-lora or obfuscatune");
@@ -124,10 +120,7 @@ std::vector<serve::ServedModel> open_models(const ServeOpts& o, const std::vecto
 
 int run_serve(ServeOpts& o) {
   VEIL_CHECK_ARG(!o.model.empty(), "--model is required");
-  for (std::size_t pos = 0, comma; pos < o.workers.size(); pos = comma + 1) {
-    comma = std::min(o.workers.find(',', pos), o.workers.size());
-    if (comma > pos) o.parties.workers.push_back(o.workers.substr(pos, comma - pos));
-  }
+  for (auto& w : split_list(o.workers, "--workers")) o.parties.workers.push_back(std::move(w));
   o.server.api_key = api_key(o);
   serve::check_server_options(o.server);  // before the model loads: fail fast
   std::vector<std::pair<std::string, std::string>> names;  // served name -> adapter dir ("" = base)

@@ -5,6 +5,9 @@
 #include <thread>
 
 #include "command.h"
+#include "option_groups.h"
+#include "option_lists.h"
+#include "veil/designs/layer_range.h"
 #include "veil/designs/registry.h"
 #include "veil/transport/audit_dir.h"
 #include "veil/transport/serve.h"
@@ -28,34 +31,6 @@ struct WorkerFlags {
   std::uint64_t audit_sample = 16;
   double audit_max_mb = 1024;
 };
-
-// "A:B" → [A, B); "A:" → [A, end); "" → everything.
-std::pair<int, int> parse_layers(const std::string& s) {
-  if (s.empty()) return {0, -1};
-  const auto colon = s.find(':');
-  VEIL_CHECK_ARG(colon != std::string::npos, "--layers '", s, "': expected A:B (layers A..B-1) or A:");
-  auto num = [&](const std::string& part) {
-    VEIL_CHECK_ARG(!part.empty() && part.size() <= 6 && part.find_first_not_of("0123456789") == std::string::npos,
-                   "--layers '", s, "': '", part, "' is not a layer number");
-    return std::stoi(part);
-  };
-  const int a = num(s.substr(0, colon));
-  const std::string b = s.substr(colon + 1);
-  if (b.empty()) return {a, -1};
-  const int bb = num(b);
-  VEIL_CHECK_ARG(bb > a, "--layers '", s, "' is empty (B must be greater than A)");
-  return {a, bb};
-}
-
-std::map<std::string, std::string> parse_opts(const std::vector<std::string>& opts) {
-  std::map<std::string, std::string> out;
-  for (const auto& o : opts) {
-    const auto eq = o.find('=');
-    VEIL_CHECK_ARG(eq != std::string::npos && eq > 0, "--opt '", o, "': expected key=value");
-    out[o.substr(0, eq)] = o.substr(eq + 1);
-  }
-  return out;
-}
 
 // A diagnostic design for checking a deployment's wire (TLS, reachability, bandwidth) without a
 // model: "echo.echo" returns what it was sent; ints[0], when given, is a delay in milliseconds
@@ -81,8 +56,8 @@ int run_worker(const WorkerFlags& f) {
   (void)transport::parse_address(f.listen);
   designs::WorkerContext ctx;
   ctx.model = f.model;
-  std::tie(ctx.first_layer, ctx.last_layer) = parse_layers(f.layers);
-  ctx.options = parse_opts(f.opts);
+  std::tie(ctx.first_layer, ctx.last_layer) = designs::parse_layer_range(f.layers);
+  ctx.options = parse_key_values(f.opts);
 
   auto service = std::make_shared<transport::Service>(f.party);
   VEIL_CHECK_ARG(f.audit_max_mb >= 0, "--audit-max-mb must be non-negative (0: no cap)");
@@ -135,10 +110,8 @@ Action add_worker(CLI::App& app, const CommonOptions&) {
   for (const auto& d : designs::worker_designs()) designs += (designs.empty() ? "" : ", ") + d;
   cmd->add_option("--design", f->design, "design whose worker half to run (" + designs + ")")->capture_default_str();
   cmd->add_option("--opt", f->opts, "design option key=value (repeatable)");
-  cmd->add_option("--tls-cert", f->tls_cert, "this worker's certificate (PEM)");
-  cmd->add_option("--tls-key", f->tls_key, "this worker's private key (PEM)");
-  cmd->add_option("--tls-ca", f->tls_ca, "CA that signs the clients (data owner, enclave) this worker serves (PEM)");
-  cmd->add_flag("--insecure", f->insecure, "no TLS: loopback addresses only, for tests");
+  add_tls_options(*cmd, TlsTargets<std::string>{&f->tls_cert, &f->tls_key, &f->tls_ca, nullptr, &f->insecure},
+                  "the clients (data owner, enclave) this worker serves");
   cmd->add_option("--allow-peer", f->allow_peers,
                   "admit only this caller identity, veil://ROLE/NAME (repeatable; checked before any op runs; "
                   "default: any enclave or data owner of the CA)");

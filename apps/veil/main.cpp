@@ -34,6 +34,18 @@ bool waits_on_other_parties(int argc, char** argv) {
   return false;
 }
 
+// `veil evaluate` became `veil compare` (not to be confused with `veil eval`); the old name is an
+// alias of the command, and this tells whether it was the one typed.
+bool used_old_compare_name(CLI::App& app, int argc, char** argv) {
+  if (app.get_subcommands().empty() || app.get_subcommands().front()->get_name() != "compare") return false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "compare") return false;
+    if (a == "evaluate") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,6 +86,8 @@ int main(int argc, char** argv) {
                  explain_environment(app, e.what(), argc, argv).c_str());
     return kExitUsage;
   }
+  if (used_old_compare_name(app, argc, argv))
+    std::fprintf(stderr, "veil: notice: `veil evaluate` is now `veil compare` (the old name still works)\n");
   try {
     apply_common_options(common);
     for (auto* sub : app.get_subcommands()) return actions.at(sub)();

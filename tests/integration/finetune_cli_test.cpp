@@ -206,5 +206,37 @@ TEST(Cli, FinetuneSaysWhatItDid) {
   EXPECT_NE(err.find("--max-steps 40 but the data gives 2 steps"), std::string::npos) << err;
 }
 
+// `--opt key=value` and comma lists are read one way by every command (apps/veil/option_lists.h):
+// an empty list item or a value without '=' is one error naming the flag, before any file is read.
+TEST(Cli, EmptyCommaItemAndBadOptAreRefusedNamingTheFlag) {
+  std::string err;
+  auto r = veil("finetune --model x --data y --out z --insecure --workers 127.0.0.1:1,,127.0.0.1:2", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("--workers '127.0.0.1:1,,127.0.0.1:2': empty item"), std::string::npos) << err;
+  r = veil("finetune --model x --data y --out z --lora-targets q_proj,", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("--lora-targets 'q_proj,': empty item"), std::string::npos) << err;
+  r = veil("generate --model x --design he-lora --opt novalue --prompt hi", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("--opt 'novalue': expected key=value"), std::string::npos) << err;
+  r = veil("compare --model x --data y --out z --attacks nn,,gradient", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("--attacks 'nn,,gradient': empty item"), std::string::npos) << err;
+}
+
+// `veil evaluate` became `veil compare` (next to `veil eval`); the old name still runs the same
+// command and says so on stderr.
+TEST(Cli, EvaluateIsAnAliasOfCompareWithANotice) {
+  std::string err;
+  EXPECT_EQ(veil("compare --help").status, 0);
+  auto r = veil("evaluate --model x --data y --out z --designs plain,", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_NE(err.find("notice: `veil evaluate` is now `veil compare`"), std::string::npos) << err;
+  EXPECT_NE(err.find("--designs 'plain,': empty item"), std::string::npos) << err;
+  r = veil("compare --model x --data y --out z --designs plain,", &err);
+  EXPECT_EQ(r.status, 2) << err;
+  EXPECT_EQ(err.find("notice"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace veil

@@ -89,7 +89,7 @@ TEST(OptionTable, HelpListsEveryOptionWithDefaults) {
   EXPECT_NE(h.find("  embed=<on|off>  embedding on the worker (default: on)\n"), std::string::npos) << h;
 }
 
-TEST(LayerRange, ResolvesTheEndAndChecksTheSlice) {
+TEST(LayerSlice, ResolvesTheEndAndChecksTheSlice) {
   EXPECT_EQ(layer_range(2, -1, 8, "w").last, 8);
   EXPECT_EQ(layer_range(0, 4, 8, "w").size(), 4);
   EXPECT_THROW((void)layer_range(4, 4, 8, "w"), std::invalid_argument);

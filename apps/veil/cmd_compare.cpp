@@ -1,31 +1,18 @@
-// veil evaluate: the design matrix (utility, attacks, cost) on one model and dataset; writes
-// report.json and report.html into --out.
+// veil compare (formerly `veil evaluate`, kept as an alias that prints a notice; main.cpp): the
+// design matrix (utility, attacks, cost) on one model and dataset; writes report.json and
+// report.html into --out. (`veil eval` is the other command: one model on held-out data.)
 #include <cstdio>
 
 #include "command.h"
+#include "option_lists.h"
 #include "veil/eval/evaluate.h"
 #include "veil/train/finetune.h"
 
 namespace veil::cli {
-namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  for (std::size_t pos = 0; pos <= s.size();) {
-    auto comma = s.find(',', pos);
-    auto item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
-
-Action add_evaluate(CLI::App& app, const CommonOptions& common) {
+Action add_compare(CLI::App& app, const CommonOptions& common) {
   auto* cmd = app.add_subcommand(
-      "evaluate", "run designs side by side: utility, attacks on what each untrusted party saw, cost; writes report.json/.html");
+      "compare", "run designs side by side: utility, attacks on what each untrusted party saw, cost; writes report.json/.html");
+  cmd->alias("evaluate");  // the old name; main.cpp prints a notice when it is used
   auto c = std::make_shared<eval::EvaluateConfig>();
   auto designs = std::make_shared<std::string>(std::string("plain,") + eval::kUnprotectedSplit);
   auto enhancements = std::make_shared<std::string>();
@@ -52,9 +39,9 @@ Action add_evaluate(CLI::App& app, const CommonOptions& common) {
   cmd->add_option("--gradient-steps", c->gradient_steps, "optimisation steps of gradient matching")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--seed", c->seed, "seed for fine-tuning and attacks");
   return [c, designs, enhancements, attacks, &common] {
-    c->designs = split_list(*designs);
-    c->enhancements = split_list(*enhancements);
-    c->attacks = split_list(*attacks);
+    c->designs = split_list(*designs, "--designs");
+    c->enhancements = split_list(*enhancements, "--enhancements");
+    c->attacks = split_list(*attacks, "--attacks");
     c->progress = !common.quiet;
     auto report = eval::run_evaluation(*c);
     for (const auto& cell : report["cells"]) {
@@ -73,7 +60,7 @@ Action add_evaluate(CLI::App& app, const CommonOptions& common) {
 }
 
 namespace {
-const CommandRegistrar kRegistrar{55, add_evaluate};
+const CommandRegistrar kRegistrar{55, add_compare};
 }  // namespace
 
 }  // namespace veil::cli
