@@ -5,6 +5,7 @@
 // Code outside the design's folder iterates or looks up this registry; it never compares names:
 //   - `veil finetune --design NAME` / train::run_finetune open_session (the data owner's half);
 //   - `veil worker --design NAME` calls install_worker (the untrusted party's half);
+//   - `veil generate` / `veil serve --design NAME` call open_generation (generation.h);
 //   - `veil evaluate` reads the untrusted party's audit tap through observe and follows the
 //     evaluation traits; every session reports a DesignCost (veil/designs/cost.h).
 // The registry itself is the small module veil_design_spec, below train, eval and the designs.
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "veil/designs/cost.h"
+#include "veil/designs/generation.h"
 #include "veil/designs/observation.h"
 #include "veil/transport/audit_tap.h"
 
@@ -88,6 +90,7 @@ struct DesignSpec {
   SessionFactory open_session;     // empty: an evaluation-only view (not a --design)
   WorkerInstaller install_worker;  // empty: nothing runs on a worker
   Observer observe;                // empty: eval's generic reader of plaintext tensors
+  GenerationOpener open_generation;  // `veil generate` / `veil serve --design`; empty: not offered
   EvaluationTraits evaluation;
 };
 

@@ -5,6 +5,7 @@
 #include "veil/designs/he_lora/worker.h"
 #include "veil/designs/registry.h"
 #include "veil/eval/observation.h"
+#include "veil/model/causal_lm.h"
 #include "veil/model/loader.h"
 #include "veil/train/design.h"
 
@@ -25,6 +26,19 @@ void register_he_lora() {
   // The workers receive ciphertexts, keys and parameters as blobs (opaque to the reader); any
   // plaintext tensor is read generically.
   s.observe = eval::read_tap_tensors;
+  // Generation: every base-weight product encrypted on the workers, the KV cache here.
+  s.open_generation = [](const GenerationRequest& r) {
+    GenerationModels out;
+    for (const auto& dir : r.adapters) {
+      std::shared_ptr<he_lora::HeLoraSession> session = he_lora::open_for_generation(r.model, r.options, r.parties, dir);
+      out.config = session->model().config();
+      out.generators.push_back([session](std::span<const std::int64_t> p, const model::GenerationConfig& g,
+                                         const std::function<bool(std::int64_t)>& cb) {
+        return he_lora::generate(*session, p, g, cb);
+      });
+    }
+    return out;
+  };
   register_design_spec(std::move(s));
 }
 

@@ -2,6 +2,7 @@
 // workers, then its block projections run on them (session.h, worker.h). Also the evaluation-only
 // view `unprotected-split`: plain's training, seen by a classic split-learning server at a cut.
 #include "designs/builtin.h"
+#include "designs/plain/generation.h"
 #include "designs/plain/session.h"
 #include "designs/plain/worker.h"
 #include "veil/designs/plain/local_session.h"
@@ -25,6 +26,7 @@ void register_plain_remote() {
                    {"worker_wait_s", "seconds to wait for an unavailable worker before failing", "300"}};
   plain.open_session = plain::open_session;
   plain.install_worker = plain::install_worker;
+  plain.open_generation = plain::open_generation;
   // Run locally, plain has no untrusted party: the evaluation simulates a remote worker's view.
   plain.evaluation.view = EvaluationTraits::View::kSimulatedSplit;
   plain.evaluation.baseline = true;
