@@ -2,13 +2,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "command.h"
 #include "option_groups.h"
 #include "option_lists.h"
 #include "model_options.h"
-#include "veil/designs/he_lora/session.h"
-#include "veil/designs/obfuscatune/enclave.h"
+#include "veil/designs/registry.h"
 #include "veil/designs/obfuscatune/enclave_client.h"
 #include "veil/model/generate.h"
 
@@ -79,17 +79,21 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
     }
     VEIL_CHECK_ARG(!o->model.empty(), "--model is required");
     auto tok = tokenizer_for(o->model, o->tokenizer);
-    std::unique_ptr<designs::he_lora::HeLoraSession> he_session;
-    std::unique_ptr<designs::obfuscatune::ObfuscatuneEnclave> obf_enclave;
-    if (o->design == "he-lora") {
-      he_session = designs::he_lora::open_for_generation(o->model, opts, o->he_parties, o->adapter);
-    } else if (o->design == "obfuscatune") {
-      obf_enclave = designs::obfuscatune::open_enclave(o->model, opts, o->he_parties, o->adapter);
-    } else {
-      VEIL_CHECK_ARG(o->design.empty(), "--design '", o->design, "': veil generate supports he-lora and obfuscatune");
+    // The design's generation entry point (DesignSpec::open_generation; no --design: the model here).
+    designs::register_builtin_designs();
+    std::optional<designs::GenerationModels> remote;
+    if (!o->design.empty()) {
+      auto spec = designs::find_design_spec(o->design);
+      if (!spec || !spec->open_generation) {
+        std::string names;
+        for (const auto& s : designs::design_specs())
+          if (s.open_generation) names += (names.empty() ? "" : ", ") + s.name;
+        VEIL_CHECK_ARG(false, "--design '", o->design, "': veil generate supports ", names);
+      }
+      remote = spec->open_generation({o->model, {o->adapter}, opts, o->he_parties});
     }
-    auto m = he_session || obf_enclave ? model::LoadedModel{} : model_with_adapter(o->model, o->adapter);
-    model::CausalLM& lm = he_session ? he_session->model() : obf_enclave ? obf_enclave->model() : *m.model;
+    auto m = remote ? model::LoadedModel{} : model_with_adapter(o->model, o->adapter);
+    const model::ModelConfig& model_config = remote ? remote->config : m.model->config();
     std::vector<std::int64_t> prompt;
     for (auto id : tok->encode(o->prompt, true)) prompt.push_back(id);
     if (prompt.empty()) {
@@ -101,7 +105,7 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
     cfg.stop_tokens = o->stop;
     if (!o->no_eos_stop && cfg.stop_tokens.empty()) {
       if (auto eos = tok->eos_id()) cfg.stop_tokens.push_back(*eos);
-      for (auto e : lm.config().eos_token_ids) cfg.stop_tokens.push_back(e);
+      for (auto e : model_config.eos_token_ids) cfg.stop_tokens.push_back(e);
     }
     tokenizer::StreamDecoder stream(*tok);
     auto print = [&](std::int64_t id) {
@@ -110,8 +114,8 @@ Action add_generate(CLI::App& app, const CommonOptions&) {
       std::fflush(stdout);
       return true;
     };
-    if (he_session) (void)designs::he_lora::generate(*he_session, prompt, cfg, print);
-    else model::generate(lm, prompt, cfg, print);
+    if (remote) (void)remote->generators.front()(prompt, cfg, print);
+    else (void)model::generate(*m.model, prompt, cfg, print);
     auto rest = stream.flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);

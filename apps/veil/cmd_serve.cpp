@@ -12,8 +12,7 @@
 #include "command.h"
 #include "option_lists.h"
 #include "model_options.h"
-#include "veil/designs/he_lora/session.h"
-#include "veil/designs/obfuscatune/enclave.h"
+#include "veil/designs/registry.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/generate.h"
 #include "veil/serve/engine.h"
@@ -84,37 +83,22 @@ std::string chat_template_of(const std::filesystem::path& dir, std::string& wher
 std::vector<serve::ServedModel> open_models(const ServeOpts& o, const std::vector<std::pair<std::string, std::string>>& names,
                                             model::ModelConfig& cfg) {
   const std::map<std::string, std::string> opts = parse_key_values(o.design_opts);
-  std::vector<serve::ServedModel> out;
-  if (o.design.empty() || o.design == "plain") {
-    VEIL_CHECK_ARG(opts.empty() && o.parties.workers.empty(), "--opt and --workers need --design he-lora or obfuscatune");
-    auto m = std::make_shared<model::LoadedModel>(model::load_model(o.model));
-    cfg = m->model->config();
-    for (const auto& [name, dir] : names) {
-      std::shared_ptr<model::LoraAdapters> lora = dir.empty() ? nullptr : lora::load_peft_adapter(dir, cfg);
-      out.push_back({name, [m, lora](std::span<const std::int64_t> p, const model::GenerationConfig& g, const std::function<bool(std::int64_t)>& cb) {
-                       m->model->set_lora(lora);  // one generation at a time (serve/queue.h)
-                       return model::generate(*m->model, p, g, cb);
-                     }});
-    }
-  } else if (o.design == "he-lora") {
-    for (const auto& [name, dir] : names) {
-      std::shared_ptr<designs::he_lora::HeLoraSession> s = designs::he_lora::open_for_generation(o.model, opts, o.parties, dir);
-      cfg = s->model().config();
-      out.push_back({name, [s](std::span<const std::int64_t> p, const model::GenerationConfig& g, const std::function<bool(std::int64_t)>& cb) {
-                       return designs::he_lora::generate(*s, p, g, cb);
-                     }});
-    }
-  } else if (o.design == "obfuscatune") {
-    for (const auto& [name, dir] : names) {
-      std::shared_ptr<designs::obfuscatune::ObfuscatuneEnclave> e = designs::obfuscatune::open_enclave(o.model, opts, o.parties, dir);
-      cfg = e->model().config();
-      out.push_back({name, [e](std::span<const std::int64_t> p, const model::GenerationConfig& g, const std::function<bool(std::int64_t)>& cb) {
-                       return model::generate(e->model(), p, g, cb);
-                     }});
-    }
-  } else {
-    throw std::invalid_argument(util::cat("--design '", o.design, "': veil serve supports plain, he-lora and obfuscatune"));
+  // The design's generation entry point (DesignSpec::open_generation; no --design: plain).
+  designs::register_builtin_designs();
+  const std::string design = o.design.empty() ? designs::kDefaultGenerationDesign : o.design;
+  auto spec = designs::find_design_spec(design);
+  if (!spec || !spec->open_generation) {
+    std::string supported;
+    for (const auto& s : designs::design_specs())
+      if (s.open_generation) supported += (supported.empty() ? "" : ", ") + s.name;
+    throw std::invalid_argument(util::cat("--design '", o.design, "': veil serve supports ", supported));
   }
+  designs::GenerationRequest request{o.model, {}, opts, o.parties};
+  for (const auto& [name, dir] : names) request.adapters.emplace_back(dir);
+  auto models = spec->open_generation(request);
+  cfg = models.config;
+  std::vector<serve::ServedModel> out;
+  for (std::size_t i = 0; i < names.size(); ++i) out.push_back({names[i].first, models.generators[i]});
   return out;
 }
 
@@ -154,7 +138,7 @@ int run_serve(ServeOpts& o) {
   serve::HttpServer server(o.server, engine);
   std::fprintf(stderr, "veil serve: listening on %s://%s:%d (models:", o.server.insecure ? "http" : "https", o.server.host.c_str(), server.port());
   for (const auto& m : engine.models()) std::fprintf(stderr, " %s", m.name.c_str());
-  std::fprintf(stderr, "; design %s; queue %zu)\n", o.design.empty() ? "plain" : o.design.c_str(), o.server.max_queue);
+  std::fprintf(stderr, "; design %s; queue %zu)\n", o.design.empty() ? designs::kDefaultGenerationDesign : o.design.c_str(), o.server.max_queue);
   server.run_until_signal("veil serve");
   std::fprintf(stderr, "veil serve: stopped\n");
   return 0;

@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
       train::FinetuneConfig fc;
       fc.data = a["--data"];
       fc.out = out / ("row-" + std::to_string(k++));
+      fc.design = "obfuscatune";
       fc.design_options = opts;
       auto r = eval::attack_obfuscatune_model(model, victim, rows, held, fc);
       auto j = r.to_json();

@@ -10,38 +10,19 @@
 #include "veil/transport/service.h"
 
 namespace veil::designs {
-namespace {
-
-std::mutex& mu() {
-  static std::mutex m;
-  return m;
-}
-std::map<std::string, WorkerInstaller>& workers() {
-  static std::map<std::string, WorkerInstaller> w;
-  return w;
-}
-
-}  // namespace
-
 void register_worker(std::string design, WorkerInstaller installer) {
-  std::lock_guard lock(mu());
-  workers()[std::move(design)] = std::move(installer);
+  update_design_spec(design, [&](DesignSpec& s) { s.install_worker = std::move(installer); });
 }
 
 void install_worker(const std::string& design, transport::Service& service, const WorkerContext& ctx) {
   register_builtin_designs();
-  WorkerInstaller installer;
-  {
-    std::lock_guard lock(mu());
-    auto it = workers().find(design);
-    if (it == workers().end()) {
-      std::string names;
-      for (const auto& [n, i] : workers()) names += (names.empty() ? "" : ", ") + n;
-      throw std::invalid_argument("--design '" + design + "' has no worker (designs with workers: " + names + ")");
-    }
-    installer = it->second;
+  auto spec = find_design_spec(design);
+  if (!spec || !spec->install_worker) {
+    std::string names;
+    for (const auto& n : worker_designs()) names += (names.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("--design '" + design + "' has no worker (designs with workers: " + names + ")");
   }
-  installer(service, ctx);
+  spec->install_worker(service, ctx);
   const int first = ctx.first_layer, last = ctx.last_layer;
   service.on("worker.info", transport::kWorkerCallers, [design, first, last](const transport::Message&) {
     transport::Message r;
@@ -92,9 +73,9 @@ transport::WorkerPool open_workers(const std::string& design, const train::Party
 }
 
 std::vector<std::string> worker_designs() {
-  std::lock_guard lock(mu());
   std::vector<std::string> out;
-  for (const auto& [n, i] : workers()) out.push_back(n);
+  for (const auto& s : design_specs())
+    if (s.install_worker) out.push_back(s.name);
   return out;
 }
 

@@ -49,7 +49,6 @@ ModelAttackOutcome attack_obfuscatune_model(const std::filesystem::path& base_di
   const auto work = fc.out;
   out.options = options;
   fc.model = victim.dir;
-  fc.design = "obfuscatune";
   fc.seq_len = rows.size(1) - 1;
   fc.batch_size = rows.size(0);
   auto base = model::read_model(base_dir);

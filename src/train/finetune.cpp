@@ -267,6 +267,8 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (res.val_loss_after) res.summary["val_loss_after"] = *res.val_loss_after;
   session->sync();
   if (auto r = session->report(); !r.empty()) res.summary["design_report"] = r;
+  res.cost = session->cost();
+  res.summary["design_cost"] = res.cost.to_json();
   util::write_file_atomic(cfg.out / "summary.json", res.summary.dump(2) + "\n");
   return res;
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/shared_assets.h"
+#include "veil/designs/registry.h"
 #include "veil/eval/evaluate.h"
 #include "veil/eval/report.h"
 #include "veil/util/file_io.h"
@@ -119,6 +120,7 @@ TEST(Report, HeadlessChromiumDrawsEveryChart) {
 }
 
 EvaluateConfig ci_config(const fs::path& out) {
+  designs::register_builtin_designs();  // plain and the unprotected-split view are registered specs
   EvaluateConfig c;
   c.model = fs::path(VEIL_SOURCE_DIR) / "models/veil-austen-tiny";
   c.data = fs::path(VEIL_SOURCE_DIR) / "data/private/train/clinic_records.jsonl";

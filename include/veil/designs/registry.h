@@ -1,18 +1,18 @@
-// The privacy designs built into Veil, and the one place that lists them.
+// The privacy designs built into Veil, the one place that lists them, and the worker side of the
+// design registry.
 //
-// Each design has two halves:
-//   - the data owner's (or enclave's) session, registered with train::register_design() so that
-//     `veil finetune --design NAME` and run_finetune() find it;
+// Each design is one DesignSpec (veil/designs/spec.h) with two halves:
+//   - the data owner's (or enclave's) session, so that `veil finetune --design NAME` and
+//     run_finetune() find it;
 //   - the handlers an untrusted party installs on its Service (`veil worker --design NAME`).
-// A design lives in src/designs/<name>/ and exposes one register_<name>() function, called here.
+// A design lives in src/designs/<name>/ and exposes one register_<name>() function, called by
+// register_builtin_designs().
 #pragma once
 
-#include <filesystem>
-#include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
+#include "veil/designs/spec.h"
 #include "veil/train/finetune.h"
 #include "veil/transport/worker_pool.h"
 
@@ -22,18 +22,9 @@ class Service;
 
 namespace veil::designs {
 
-// What a worker process was started with (`veil worker --model DIR --layers A:B --design NAME`).
-struct WorkerContext {
-  std::filesystem::path model;                  // base weights, where the design publishes them
-  int first_layer = 0;                          // layers [first_layer, last_layer) are this worker's
-  int last_layer = -1;                          // -1: to the last layer
-  std::map<std::string, std::string> options;   // --opt key=value
-};
-
-using WorkerInstaller = std::function<void(transport::Service& service, const WorkerContext& ctx)>;
-
-// Registers a worker half. `veil worker --design NAME` calls install_worker(), which also installs
-// "worker.info" (reply: ints {first_layer, last_layer}, meta "design") on every worker.
+// Sets the worker half of the DesignSpec `design` (veil/designs/spec.h), creating it when absent.
+// `veil worker --design NAME` calls install_worker(), which also installs "worker.info" (reply:
+// ints {first_layer, last_layer}, meta "design") on every worker.
 void register_worker(std::string design, WorkerInstaller installer);
 // Installs `design`'s handlers on `service`. Throws std::invalid_argument for an unknown design
 // or bad options.

@@ -17,7 +17,8 @@
 namespace veil::eval {
 
 // Evaluation-only design names (not fine-tuning designs): the views of a split-learning server
-// that receives the data owner's hidden states in the clear, with the same training as `plain`.
+// that receives the data owner's hidden states in the clear, with the same training as `plain`
+// (registered as an evaluation-only DesignSpec by src/designs/plain/register.cpp).
 inline constexpr const char* kUnprotectedSplit = "unprotected-split";
 
 struct EvaluateConfig {
@@ -43,9 +44,11 @@ struct EvaluateConfig {
 };
 
 // Runs the matrix and writes report.json and report.html into cfg.out; returns the report.
-// The designs are those registered in this process (train::registered_designs(); the CLI calls
-// designs::register_builtin_designs() first). A design that is not available or fails is a cell
-// with "status" and a message, not an error.
+// The cells are design specs registered in this process (veil/designs/spec.h; the CLI calls
+// designs::register_builtin_designs() first): how each is viewed and costed comes from its
+// EvaluationTraits and DesignCost, the attacks from the attack registry
+// (veil/eval/attacks/registry.h). A design that is not available or fails is a cell with
+// "status" and a message, not an error.
 // Throws std::invalid_argument for bad configuration or input files.
 nlohmann::json run_evaluation(const EvaluateConfig& cfg);
 

@@ -33,8 +33,9 @@ struct ModelAttackOutcome {
 };
 
 // `rows`: the attacked records [B, T+1]; `held_out`: public rows [N, T'+1] for the losses; `cell`:
-// the cell's fine-tuning configuration (data, design options); the round runs obfuscatune with its
-// options on the model at victim.dir, its audit tap under cell.out / "audit".
+// the cell's fine-tuning configuration (data, cell.design: an obfuscatune-like design whose worker
+// holds obfuscated weights, its options); the round runs that design on the model at victim.dir,
+// its audit tap under cell.out / "audit".
 // The attacker's assumptions come from the options (public: the enclave's measurement names them):
 // the variant's key layout, orthogonal keys unless matrix=gaussian|kappa (then least squares).
 [[nodiscard]] ModelAttackOutcome attack_obfuscatune_model(const std::filesystem::path& base_dir,

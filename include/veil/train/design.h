@@ -4,7 +4,8 @@
 // may send projections to workers, its middle blocks may run on a server), connects to the other
 // parties, and reports what the run cost. The recipe (data, optimizer, evaluation, checkpoints,
 // resume, metrics, PEFT output) is the same for every design; a design overrides only what it
-// changes. `plain` is registered by the train module itself; the others by
+// changes. Sessions are opened through the design registry (veil/designs/spec.h: each design's
+// DesignSpec::open_session); the built-in designs, `plain` included, are registered by
 // designs::register_builtin_designs() (veil/designs/registry.h).
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include "veil/designs/cost.h"
 #include "veil/train/trainer.h"
 
 namespace veil::model {
@@ -51,26 +53,30 @@ class DesignSession {
   virtual void adapters_restored() {}
   // Flushes pipelines and waits for the other parties; called before checkpoints and at the end.
   virtual void sync() {}
-  // Figures for summary.json under "design": bytes on the wire per party and per token, parameter
-  // shares, privacy accounting, ...
+  // The design's own figures for summary.json under "design_report" (options, privacy
+  // accounting, traffic per party, ...).
   [[nodiscard]] virtual nlohmann::json report() const { return nlohmann::json::object(); }
+  // What the run cost so far, typed (summary.json "design_cost", the evaluation's cost). Default:
+  // nothing known.
+  [[nodiscard]] virtual designs::DesignCost cost() const { return {}; }
 };
 
 // Opens a session for cfg (cfg.design names the design). Throws std::invalid_argument for bad
 // options (naming the option) and std::runtime_error when a party cannot be reached.
 using DesignFactory = std::function<std::unique_ptr<DesignSession>(const FinetuneConfig& cfg)>;
 
+// Sets the session half and summary of the DesignSpec `name` (veil/designs/spec.h), creating it
+// when absent: a shorthand for designs that need nothing else.
 void register_design(std::string name, std::string summary, DesignFactory factory);
+// Opens cfg.design's session through its DesignSpec. Throws std::invalid_argument naming the
+// available designs when cfg.design has no session half.
 [[nodiscard]] std::unique_ptr<DesignSession> open_design(const FinetuneConfig& cfg);
 
 struct DesignInfo {
   std::string name, summary;
 };
-// Designs that `--design` accepts in this process, in registration order ("plain" first).
+// Designs that `--design` accepts in this process (specs with a session half), in registration
+// order.
 [[nodiscard]] std::vector<DesignInfo> registered_designs();
-
-// The plain design's session: the model loaded locally with a PlainExecutor and fresh LoRA
-// adapters (cfg.lora, cfg.seed). Other designs reuse it for their local parts.
-[[nodiscard]] std::unique_ptr<DesignSession> open_plain_session(const FinetuneConfig& cfg);
 
 }  // namespace veil::train

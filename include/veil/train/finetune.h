@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "veil/designs/cost.h"
 #include "veil/model/lora.h"
 #include "veil/train/trainer.h"
 
@@ -69,6 +70,7 @@ struct FinetuneResult {
   std::optional<double> val_loss_before, val_loss_after;
   double tokens_per_second = 0;
   double seconds = 0;
+  designs::DesignCost cost;  // the session's, also in summary.json as "design_cost"
   nlohmann::json summary;
 };
 

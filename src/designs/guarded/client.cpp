@@ -460,6 +460,21 @@ nlohmann::json SplitClient::report() const {
   return j;
 }
 
+DesignCost SplitClient::cost() const {
+  const auto& c = inner_.model->config();
+  const auto st = server_->stats();
+  const auto cm = cost_model(c, std::max<std::int64_t>(1, seq_len_seen_));
+  const double embed = c.tie_word_embeddings ? 0 : cm.embed_params;
+  const double tokens = static_cast<double>(tokens_);
+  DesignCost k;
+  k.bytes_up_per_token = tokens_ ? static_cast<double>(st.bytes_sent) / tokens : 0.0;
+  k.bytes_down_per_token = tokens_ ? static_cast<double>(st.bytes_received) / tokens : 0.0;
+  k.owner_parameter_share = ((o_.k + o_.m) * cm.block_params + cm.head_params + embed) /
+                            (c.num_layers * cm.block_params + cm.head_params + embed);
+  k.enclave_parameter_share = 0;
+  return k;
+}
+
 std::unique_ptr<train::DesignSession> open_split_session(const train::FinetuneConfig& cfg, const SplitOptions& o,
                                                          std::shared_ptr<transport::Endpoint> server) {
   return std::make_unique<SplitClient>(cfg, o, std::move(server));

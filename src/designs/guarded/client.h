@@ -43,6 +43,7 @@ class SplitClient : public train::DesignSession {
   void sync() override;
   void adapters_restored() override;
   [[nodiscard]] nlohmann::json report() const override;
+  [[nodiscard]] DesignCost cost() const override;
 
   // What the middle returns for the client's activation h (the wire, enhancements and, when
   // training `split`, the remote autograd link).

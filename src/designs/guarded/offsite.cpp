@@ -213,6 +213,16 @@ class OffsiteSession final : public train::DesignSession {
     return e;
   }
 
+  // Nothing crosses the wire while tuning; no enclave.
+  DesignCost cost() const override {
+    DesignCost c;
+    c.bytes_up_per_token = 0;
+    c.bytes_down_per_token = 0;
+    c.round_trips_per_step = 0;
+    c.enclave_parameter_share = 0;
+    return c;
+  }
+
   nlohmann::json report() const override {
     json j = {{"plan", plan_.to_json()},
               {"emulator_layers", plan_.emulator_layers()},

@@ -217,6 +217,17 @@ nlohmann::json HeLoraSession::report() const {
   return j;
 }
 
+DesignCost HeLoraSession::cost() const {
+  const auto t = exec_->traffic();
+  const double tokens = static_cast<double>(std::max<std::int64_t>(tokens_, 1));
+  DesignCost c;
+  c.bytes_up_per_token = static_cast<double>(t.upload_bytes) / tokens;
+  c.bytes_down_per_token = static_cast<double>(t.result_bytes) / tokens;
+  c.owner_parameter_share = static_cast<double>(owner_params_) / static_cast<double>(total_params_);
+  c.enclave_parameter_share = 0;
+  return c;
+}
+
 std::unique_ptr<HeLoraSession> open_for_generation(const std::filesystem::path& model,
                                                   const std::map<std::string, std::string>& options,
                                                   const train::PartyOptions& parties,

@@ -52,6 +52,18 @@ nlohmann::json ObfuscatuneEnclave::report() const {
   return j;
 }
 
+DesignCost ObfuscatuneEnclave::cost() const {
+  const auto& st = executor_->stats();
+  const auto traffic = executor_->pool().stats();
+  const double tokens = static_cast<double>(st.tokens_forward);
+  DesignCost c;
+  const double up = static_cast<double>(traffic.bytes_sent) - static_cast<double>(st.worker_weight_bytes);
+  c.bytes_up_per_token = tokens > 0 ? up / tokens : 0.0;
+  c.bytes_down_per_token = tokens > 0 ? static_cast<double>(traffic.bytes_received) / tokens : 0.0;
+  c.enclave_parameter_share = enclave_parameter_share(cfg_).share();
+  return c;
+}
+
 std::unique_ptr<ObfuscatuneEnclave> open_enclave(const std::filesystem::path& model,
                                                 const std::map<std::string, std::string>& options,
                                                 const train::PartyOptions& parties, const std::filesystem::path& adapter) {

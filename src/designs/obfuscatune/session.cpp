@@ -47,6 +47,7 @@ class ObfuscatuneSession final : public train::DesignSession {
   model::CausalLM& model() override { return enclave_->model(); }
   std::shared_ptr<model::LoraAdapters> adapters() override { return enclave_->adapters(); }
   nlohmann::json report() const override { return enclave_->report(); }
+  DesignCost cost() const override { return enclave_->cost(); }
 
  private:
   std::unique_ptr<ObfuscatuneEnclave> enclave_;

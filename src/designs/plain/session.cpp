@@ -11,6 +11,7 @@
 
 #include "designs/plain/pipeline.h"
 #include "designs/plain/remote_executor.h"
+#include "veil/designs/plain/local_session.h"
 #include "veil/designs/registry.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/loader.h"
@@ -147,6 +148,16 @@ class RemotePlainSession final : public train::DesignSession {
     }
   }
 
+  // Training traffic per token (weights are the workers' own: nothing is loaded over the wire).
+  DesignCost cost() const override {
+    const double tokens = static_cast<double>(std::max<std::int64_t>(1, train_tokens_));
+    DesignCost c;
+    c.bytes_up_per_token = static_cast<double>(train_traffic_.bytes_sent) / tokens;
+    c.bytes_down_per_token = static_cast<double>(train_traffic_.bytes_received) / tokens;
+    c.enclave_parameter_share = 0;
+    return c;
+  }
+
   json report() const override {
     json workers = json::array();
     for (const auto& w : exec_->traffic())
@@ -251,7 +262,7 @@ class RemotePlainSession final : public train::DesignSession {
 }  // namespace
 
 std::unique_ptr<train::DesignSession> open_session(const train::FinetuneConfig& cfg) {
-  if (cfg.parties.workers.empty() && cfg.design_options.empty()) return train::open_plain_session(cfg);
+  if (cfg.parties.workers.empty() && cfg.design_options.empty()) return open_local_session(cfg);
   auto opt = parse_options(cfg);
   VEIL_CHECK_ARG(opt.in_process || !cfg.parties.workers.empty(),
                  "design 'plain' options apply to runs with workers: give --workers host:port,... or --opt "

@@ -18,7 +18,7 @@
 
 namespace veil::designs::plain {
 
-// The session for cfg: the local plain session (train::open_plain_session) when neither --workers
+// The session for cfg: the local plain session (open_local_session, local_session.h) when neither --workers
 // nor workers=in-process is given, the remote one otherwise. Throws std::invalid_argument naming
 // an unknown or malformed option.
 [[nodiscard]] std::unique_ptr<train::DesignSession> open_session(const train::FinetuneConfig& cfg);

@@ -7,6 +7,7 @@
 #include "designs/guarded/harness.h"
 #include "designs/guarded/privacy.h"
 #include "support/shared_assets.h"
+#include "veil/designs/plain/local_session.h"
 #include "veil/lora/peft.h"
 #include "veil/model/causal_lm.h"
 #include "veil/model/loader.h"
@@ -42,7 +43,7 @@ TEST(Split, WithoutEnhancementsEqualsPlainOnTheSameAdapters) {
   // Golden: plain fine-tuning of the adapters on the client's blocks (0, 1, 4, 5).
   auto plain_cfg = cfg;
   plain_cfg.design_options.clear();
-  auto plain = train::open_plain_session(plain_cfg);
+  auto plain = designs::plain::open_local_session(plain_cfg);
   auto& pairs = plain->adapters()->pairs();
   for (auto it = pairs.begin(); it != pairs.end();) it = (it->first.layer >= 2 && it->first.layer < 4) ? pairs.erase(it) : std::next(it);
   {

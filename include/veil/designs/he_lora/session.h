@@ -37,6 +37,7 @@ class HeLoraSession final : public train::DesignSession {
   train::StepStats step(train::Trainer& trainer, std::span<const train::MicroBatch> micro) override;
   train::EvalStats evaluate(std::span<const train::MicroBatch> batches) override;
   [[nodiscard]] nlohmann::json report() const override;
+  [[nodiscard]] DesignCost cost() const override;
 
   // Replaces the adapters (e.g. a trained PEFT adapter loaded for generation); they stay with the
   // data owner like the session's own. Throws std::invalid_argument when `lora` is null.

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "veil/designs/cost.h"
 #include "veil/designs/obfuscatune/executor.h"
 #include "veil/designs/obfuscatune/options.h"
 #include "veil/model/generate.h"
@@ -43,6 +44,8 @@ class ObfuscatuneEnclave {
 
   // Parameter shares, secret and worker memory, traffic per token, Freivalds checks.
   [[nodiscard]] nlohmann::json report() const;
+  // The run's typed cost (activation traffic per token, weights loaded once excluded).
+  [[nodiscard]] DesignCost cost() const;
 
  private:
   model::ModelConfig cfg_;
