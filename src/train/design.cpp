@@ -31,7 +31,7 @@ std::unique_ptr<DesignSession> open_design(const FinetuneConfig& cfg) {
   if (!spec || !spec->open_session) {
     std::string names;
     for (const auto& d : registered_designs()) names += (names.empty() ? "" : ", ") + d.name;
-    VEIL_CHECK_ARG(false, "--design '", cfg.design, "' is not available (available: ", names, ")");
+    VEIL_CHECK_ARG(false, "--design '", cfg.design, "' is not available (available: ", names.empty() ? std::string("none registered: a program using libveil calls designs::register_builtin_designs() first") : names, ")");
   }
   return spec->open_session(cfg);
 }

@@ -36,7 +36,7 @@ void FinetuneConfig::validate() const {
   if (std::find(d.begin(), d.end(), design) == d.end()) {
     std::string names;
     for (const auto& n : d) names += (names.empty() ? "" : ", ") + n;
-    VEIL_CHECK_ARG(false, "--design '", design, "' is not available (available: ", names, ")");
+    VEIL_CHECK_ARG(false, "--design '", design, "' is not available (available: ", names.empty() ? std::string("none registered: a program using libveil calls designs::register_builtin_designs() first") : names, ")");
   }
   VEIL_CHECK_ARG(batch_size >= 1, "--batch-size must be at least 1");
   VEIL_CHECK_ARG(grad_accum >= 1, "--grad-accum must be at least 1");

@@ -12,6 +12,7 @@
 
 #include "support/fixtures.h"
 #include "support/shared_assets.h"
+#include "veil/designs/registry.h"
 #include "veil/train/finetune.h"
 #include "veil/util/file_io.h"
 
@@ -56,6 +57,7 @@ train::FinetuneConfig small_run(const fs::path& model, const fs::path& out) {
 
 TEST(Finetune, ResumedRunEndsWithTheSameAdapter) {
   VEIL_REQUIRE_SHARED(assets);
+  designs::register_builtin_designs();  // plain is a registered design like the others
   auto dir = testing::scratch_dir();
   auto model = assets / "models/stories260K-hf";
   auto straight = train::run_finetune(small_run(model, dir / "a"));
