@@ -60,19 +60,8 @@ int run_init(const InitFlags& f, bool quiet) {
   opts.weights.dtype = parse_dtype(f.dtype);
   opts.weights.seed = f.seed;
   opts.weights.max_shard_bytes = static_cast<std::uint64_t>(f.max_shard_mb * (1 << 20));
-  // Where the model goes is checked before the tokenizer is looked for: a bad --out is the error
-  // to report whatever else is missing.
-  if (std::error_code ec; !f.out.empty() && fs::exists(f.out, ec))
-    VEIL_CHECK_ARG(fs::is_directory(f.out, ec) && fs::is_empty(f.out, ec), "--out ", f.out,
-                   " already exists and is not an empty directory; choose a new path or remove it");
-  for (fs::path p = fs::absolute(f.out).parent_path(); !f.out.empty() && !p.empty(); p = p.parent_path()) {
-    std::error_code ec;
-    if (fs::exists(p, ec)) {
-      VEIL_CHECK_ARG(fs::is_directory(p, ec), "--out ", f.out, ": ", p.string(), " is not a directory");
-      break;
-    }
-    if (p == p.parent_path()) break;
-  }
+  // A bad --out is the error to report whatever else is missing (the tokenizer looked for next).
+  model::check_init_destination(f.out);
   opts.tokenizer = f.tokenizer.empty() ? default_tokenizer(cfg.family) : fs::path(f.tokenizer);
   VEIL_CHECK_ARG(!opts.tokenizer.empty(), "no tokenizer found for preset ", f.preset, " (looked for ",
                  model::family_traits(cfg.family).tokenizer,

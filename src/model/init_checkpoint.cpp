@@ -85,15 +85,28 @@ json init_generation_config_json(const ModelConfig& cfg) {
   return j;
 }
 
-RandomCheckpointInfo init_checkpoint(const fs::path& out, const ModelConfig& cfg, const InitOptions& opts) {
-  cfg.validate();
-  (void)torch_dtype(opts.weights.dtype);
+void check_init_destination(const fs::path& out) {
   VEIL_CHECK_ARG(!out.empty(), "--out: no directory given");
   std::error_code ec;
   if (fs::exists(out, ec)) {
     VEIL_CHECK_ARG(fs::is_directory(out, ec) && fs::is_empty(out, ec), "--out ", out.string(),
                    " already exists and is not an empty directory; choose a new path or remove it");
+    return;
   }
+  for (fs::path p = fs::absolute(out).parent_path(); !p.empty(); p = p.parent_path()) {
+    if (fs::exists(p, ec)) {
+      VEIL_CHECK_ARG(fs::is_directory(p, ec), "--out ", out.string(), ": ", p.string(), " is not a directory");
+      return;
+    }
+    if (p == p.parent_path()) return;
+  }
+}
+
+RandomCheckpointInfo init_checkpoint(const fs::path& out, const ModelConfig& cfg, const InitOptions& opts) {
+  cfg.validate();
+  (void)torch_dtype(opts.weights.dtype);
+  check_init_destination(out);
+  std::error_code ec;
   VEIL_CHECK_ARG(!opts.tokenizer.empty(), "no tokenizer given (--tokenizer DIR_OR_FILE)");
   const fs::path parent = fs::absolute(out).parent_path();
   fs::create_directories(parent, ec);

@@ -28,6 +28,11 @@ struct InitOptions {
 // generation_config.json: bos/eos ids (and Llama 3.2's sampling defaults).
 [[nodiscard]] nlohmann::json init_generation_config_json(const ModelConfig& cfg);
 
+// Checks that `out` can become a new model directory: it does not exist or is an empty directory,
+// and no existing component of its path is a file. Throws std::invalid_argument naming `--out`.
+// init_checkpoint() calls it first; `veil init` calls it before looking for a tokenizer.
+void check_init_destination(const std::filesystem::path& out);
+
 // Writes the directory `out`. `out` must not exist or be an empty directory. The tokenizer is
 // checked to load and to fit the model's vocabulary before any weight is written.
 // Throws std::invalid_argument (bad config, dtype, tokenizer, `out` not empty: the message names
